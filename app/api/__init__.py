@@ -1,0 +1,1 @@
+"""The HTTP layer: thin routers, dependencies and error rendering."""

@@ -1,0 +1,94 @@
+"""Dependencies shared by every router: the transaction, the caller, their rights."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principals import (
+    HealthUser,
+    Principal,
+    ServiceClient,
+    actor_of,
+    principal_from_claims,
+)
+from app.auth.verifier import verify_token
+from app.config import Settings
+from app.db.session import transaction
+from app.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from the configured identity provider (`cpis token` in development).",
+)
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with transaction(request.app.state.sessionmaker) as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, never after (see db/session.py).
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized()
+    settings = settings_of(request)
+    claims = await verify_token(
+        credentials.credentials,
+        request.app.state.jwks,
+        issuer=settings.issuer,
+        audience=settings.audience,
+    )
+    # A verified subject: from here on a refusal (403) is audited against it.
+    request.state.actor = {"type": "unresolved", "sub": str(claims.get("sub"))}
+    principal = principal_from_claims(claims)
+    request.state.actor = actor_of(principal)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_health_user(principal: PrincipalDep) -> HealthUser:
+    if not isinstance(principal, HealthUser):
+        raise Forbidden("this endpoint is for health-care users")
+    return principal
+
+
+HealthUserDep = Annotated[HealthUser, Depends(current_health_user)]
+
+
+def require_scope(
+    *scopes: str,
+) -> Callable[[Principal], Coroutine[Any, Any, ServiceClient]]:
+    """A dependency admitting service tokens holding any one of ``scopes``."""
+
+    async def dependency(principal: PrincipalDep) -> ServiceClient:
+        if not isinstance(principal, ServiceClient) or not any(map(principal.has, scopes)):
+            raise Forbidden(f"this endpoint needs scope {' or '.join(scopes)}")
+        return principal
+
+    return dependency
+
+
+def request_id(request: Request) -> str:
+    rid: str = request.state.request_id
+    return rid
+
+
+RequestIdDep = Annotated[str, Depends(request_id)]

@@ -1,0 +1,26 @@
+"""POST /v1/lookups: the registration-desk lookup (CONTRACT §3.1)."""
+
+from fastapi import APIRouter, status
+
+from app.api.deps import HealthUserDep, RequestIdDep, SessionDep
+from app.api.responses import DENIED, INVALID, UNAVAILABLE
+from app.clock import today_in_london
+from app.lookup import service
+from app.lookup.schemas import LookupRequest, LookupResponse
+
+router = APIRouter(prefix="/v1", tags=["lookups"])
+
+
+@router.post(
+    "/lookups",
+    response_model=LookupResponse,
+    status_code=status.HTTP_200_OK,
+    responses={**DENIED, **INVALID, **UNAVAILABLE},
+)
+async def create_lookup(
+    body: LookupRequest, user: HealthUserDep, session: SessionDep, request_id: RequestIdDep
+) -> LookupResponse:
+    """Look a child up by NHS number: visible plans, contacts and recent unscheduled accesses."""
+    return await service.look_up(
+        session, user, body, request_id=request_id, today=today_in_london()
+    )

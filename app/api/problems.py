@@ -1,0 +1,131 @@
+"""Render errors: RFC 9457 problem+json on the native API.
+
+Every 403 for an authenticated caller is written to the audit trail here, in a
+transaction of its own (the request's own transaction has been rolled back).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.audit import service as audit
+from app.audit.schemas import AuditKind, NewAuditEvent
+from app.db.session import transaction
+from app.errors import DomainError, Forbidden, InvalidNHSNumber, InvalidRequest, ServiceUnavailable
+from app.nhs_number import PYDANTIC_ERROR_TYPE
+from app.observability.metrics import AUTH_FAILURES
+
+log = logging.getLogger("cpis.errors")
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def problem_body(error: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:cpis:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        **error.extra,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    return body
+
+
+def render(request: Request, error: DomainError) -> Response:
+    if error.status == 401:
+        AUTH_FAILURES.inc()
+    return ProblemResponse(problem_body(error), status_code=error.status, headers=error.headers)
+
+
+async def _record_denial(request: Request, error: Forbidden) -> None:
+    actor = getattr(request.state, "actor", None)
+    if actor is None:
+        return  # no verified identity: nothing trustworthy to record
+    route = request.scope.get("route")
+    async with transaction(request.app.state.sessionmaker) as session:
+        await audit.record(
+            session,
+            NewAuditEvent(
+                kind=AuditKind.ACCESS_DENIED,
+                actor=actor,
+                request_id=request.state.request_id,
+                detail={
+                    "method": request.method,
+                    "route": getattr(route, "path", "unmatched"),
+                    "reason": error.detail,
+                },
+            ),
+        )
+
+
+async def on_domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    if isinstance(error, Forbidden):
+        try:
+            await _record_denial(request, error)
+        except Exception as exc:  # fail closed: a denial we cannot record is an outage
+            return await on_database_unavailable(request, exc)
+    return render(request, error)
+
+
+async def on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    # Never echo the submitted values back: they may be NHS numbers.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in error.errors()
+    ]
+    if errors and all(e["type"] == PYDANTIC_ERROR_TYPE for e in errors):
+        return render(request, InvalidNHSNumber(errors[0]["msg"], errors=errors))
+    return render(request, InvalidRequest("the request does not match the schema", errors=errors))
+
+
+async def on_database_unavailable(request: Request, error: Exception) -> Response:
+    log.error(
+        "database unavailable",
+        extra={"error": type(error).__name__, "request_id": request.state.request_id},
+    )
+    return render(request, ServiceUnavailable("the service cannot reach its database; retry"))
+
+
+async def on_unexpected(request: Request, error: Exception) -> Response:
+    # Frames only: exception messages can carry values (an NHS number in a SQL error).
+    log.error(
+        "unhandled error",
+        extra={
+            "error": type(error).__name__,
+            "frames": traceback.format_tb(error.__traceback__)[-5:],
+            "request_id": request.state.request_id,
+        },
+    )
+    body = {
+        "type": "urn:cpis:problem:internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "an unexpected error occurred; quote the X-Request-ID when reporting it",
+        "code": "internal-error",
+    }
+    return ProblemResponse(body, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    # Any database failure fails closed with 503: no answer without its audit row.
+    for unavailable in (DBAPIError, PoolTimeout, OSError, TimeoutError):
+        app.add_exception_handler(unavailable, on_database_unavailable)
+    app.add_exception_handler(Exception, on_unexpected)

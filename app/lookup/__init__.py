@@ -1,0 +1,1 @@
+"""The lookup an unscheduled-care setting makes while registering a child."""

@@ -1,0 +1,9 @@
+"""Every table of the service, one module each."""
+
+from app.models.audit_event import AuditChainHead, AuditEvent
+from app.models.base import Base
+from app.models.local_authority import LocalAuthority
+from app.models.notification import Notification
+from app.models.plan import Plan
+
+__all__ = ["AuditChainHead", "AuditEvent", "Base", "LocalAuthority", "Notification", "Plan"]

@@ -1,0 +1,56 @@
+"""The append-only, hash-chained audit trail (see app/audit/chain.py)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        # The lookup's access history: unscheduled looks at one child, newest first.
+        Index(
+            "ix_audit_events_unscheduled_access",
+            "subject_nhs_number",
+            "occurred_at",
+            postgresql_where="kind = 'lookup' AND unscheduled",
+        ),
+        # Access-history search (every look at one child, keyset on seq).
+        Index(
+            "ix_audit_events_subject_seq",
+            "subject_nhs_number",
+            "seq",
+            postgresql_where="subject_nhs_number IS NOT NULL",
+        ),
+        Index("ix_audit_events_kind_seq", "kind", "seq"),
+    )
+
+    # seq comes from audit_events_seq, drawn only while the chain head is locked.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    subject_nhs_number: Mapped[str | None] = mapped_column(String(10))
+    unscheduled: Mapped[bool | None] = mapped_column(Boolean)
+    care_setting: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditChainHead(Base):
+    """The newest event of each chain; its row lock serialises appends to that chain only."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_hash: Mapped[bytes | None] = mapped_column(LargeBinary)

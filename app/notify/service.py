@@ -1,0 +1,36 @@
+"""Creating notifications; delivery and the feed build on these rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principals import HealthUser
+from app.notify import repository
+
+
+async def notify_access(
+    session: AsyncSession,
+    *,
+    nhs_number: str,
+    plan_types_by_authority: Mapping[str, Sequence[str]],
+    user: HealthUser,
+    accessed_at: datetime,
+    care_setting: str,
+) -> None:
+    """One ``access`` notification per responsible authority, in the caller's transaction."""
+    access = {
+        "accessed_at": accessed_at.isoformat(),
+        "user_name": user.name,
+        "role_name": user.role_name,
+        "org_code": user.org_code,
+        "org_name": user.org_name,
+        "care_setting": care_setting,
+    }
+    payloads = [
+        (code, {"nhs_number": nhs_number, "plan_types": sorted(set(types)), **access})
+        for code, types in sorted(plan_types_by_authority.items())
+    ]
+    await repository.insert_many(session, type_="access", nhs_number=nhs_number, payloads=payloads)

@@ -1,0 +1,1 @@
+"""Logs, metrics and request ids: everything an operator watches."""

@@ -1,0 +1,1 @@
+"""Plans and the rule that decides whether health staff can see them."""

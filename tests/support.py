@@ -1,0 +1,102 @@
+"""Arranging data for tests, as the schema owner, without going round the rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.audit import repository as audit_repository
+from app.audit.schemas import AuditKind, NewAuditEvent
+from app.db.session import DatabaseURLs
+from app.db.urls import async_url
+
+# Valid NHS numbers in the 999 test range.
+CHILD_A = "9996704874"
+CHILD_B = "9991167390"
+CHILD_C = "9997775724"
+MOTHER = "9992883898"
+UNKNOWN = "9992567872"
+CAMDEN = "E09000007"
+LEEDS = "E08000035"
+KENT = "E10000016"
+
+
+async def add_plan(
+    db: asyncpg.Connection,
+    nhs_number: str,
+    *,
+    authority: str = CAMDEN,
+    plan_type: str = "CPP",
+    start: date = date(2026, 1, 5),
+    end: date | None = None,
+    delete: date | None = None,
+    withdrawn: bool = False,
+) -> None:
+    await db.execute(
+        "INSERT INTO plans (local_authority_code, nhs_number, plan_type, start_date, end_date,"
+        " delete_date, withdrawn_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        authority,
+        nhs_number,
+        plan_type,
+        start,
+        end,
+        delete,
+        datetime.now(UTC) if withdrawn else None,
+    )
+
+
+async def set_phones(db: asyncpg.Connection, code: str, office: str, duty: str) -> None:
+    await db.execute(
+        "UPDATE local_authorities SET office_hours_phone = $2, emergency_duty_phone = $3"
+        " WHERE code = $1",
+        code,
+        office,
+        duty,
+    )
+
+
+async def add_past_lookup(
+    urls: DatabaseURLs,
+    nhs_number: str,
+    *,
+    at: datetime,
+    sub: str,
+    unscheduled: bool = True,
+    name: str = "Dr Past",
+) -> None:
+    """Append a lookup event at a past moment through the real chained append."""
+    engine = create_async_engine(async_url(urls.service))
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            await _append(session, nhs_number, at=at, sub=sub, unscheduled=unscheduled, name=name)
+    finally:
+        await engine.dispose()
+
+
+async def _append(session: AsyncSession, nhs_number: str, **f: Any) -> None:
+    actor = {
+        "type": "health-user",
+        "sub": f["sub"],
+        "name": f["name"],
+        "role_id": "555000000009",
+        "role_name": "Nurse",
+        "role_code": "S0010:G0020:R0030",
+        "org_code": "RXX01",
+        "org_name": "Elsewhere MIU",
+    }
+    await audit_repository.append(
+        session,
+        NewAuditEvent(
+            kind=AuditKind.LOOKUP,
+            actor=actor,
+            request_id="past",
+            detail={"plans_shown": 1},
+            subject_nhs_number=nhs_number,
+            unscheduled=f["unscheduled"],
+            care_setting="minor-injury-unit",
+            occurred_at=f["at"],
+        ),
+    )
