@@ -5,5 +5,14 @@ from app.models.base import Base
 from app.models.local_authority import LocalAuthority
 from app.models.notification import Notification
 from app.models.plan import Plan
+from app.models.superseded_nhs_number import SupersededNHSNumber
 
-__all__ = ["AuditChainHead", "AuditEvent", "Base", "LocalAuthority", "Notification", "Plan"]
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "LocalAuthority",
+    "Notification",
+    "Plan",
+    "SupersededNHSNumber",
+]

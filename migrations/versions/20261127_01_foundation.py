@@ -26,8 +26,12 @@ AUDIT_CHAINS = 16  # enough that concurrent lookups rarely wait for one another'
 
 def _timestamps() -> list[sa.Column]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -55,7 +59,9 @@ def _create_tables() -> None:
         sa.Column("emergency_duty_phone", sa.Text),
         sa.Column("webhook_url", sa.Text),
         sa.Column("webhook_secret", sa.Text),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.CheckConstraint("code ~ '^E[0-9]{8}$'", name="gss_code"),
     )
     op.create_table(
@@ -93,11 +99,28 @@ def _create_tables() -> None:
         ),
         sa.Column("type", sa.Text, nullable=False),
         sa.Column("nhs_number", sa.String(10)),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("payload", JSONB, nullable=False),
     )
     op.create_index(
         "ix_notifications_authority_seq", "notifications", ["local_authority_code", "seq"]
+    )
+    op.create_table(
+        "superseded_nhs_numbers",
+        sa.Column("nhs_number", sa.String(10), primary_key=True),
+        sa.Column("superseded_by", sa.String(10)),
+        sa.Column(
+            "marked_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("marked_by", sa.Text, nullable=False),
+        sa.CheckConstraint("nhs_number ~ '^[0-9]{10}$'", name="nhs_number_shape"),
+        sa.CheckConstraint(
+            "superseded_by IS NULL OR (superseded_by ~ '^[0-9]{10}$'"
+            " AND superseded_by <> nhs_number)",
+            name="superseded_by_shape",
+        ),
     )
 
 
@@ -172,14 +195,15 @@ def _create_audit_trail() -> None:
 def _grant_app_role() -> None:
     # One statement per call: asyncpg prepares each one.
     for statement in (
-        "REVOKE ALL ON audit_events, audit_chain_heads, plans, local_authorities, notifications"
-        " FROM PUBLIC",
+        "REVOKE ALL ON audit_events, audit_chain_heads, plans, local_authorities, notifications,"
+        " superseded_nhs_numbers FROM PUBLIC",
         "GRANT SELECT, INSERT ON audit_events TO cpis_app",
         "GRANT SELECT, UPDATE ON audit_chain_heads TO cpis_app",
         "GRANT USAGE ON SEQUENCE audit_events_seq TO cpis_app",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON plans TO cpis_app",
         "GRANT SELECT, UPDATE ON local_authorities TO cpis_app",
         "GRANT SELECT, INSERT, UPDATE ON notifications TO cpis_app",
+        "GRANT SELECT, INSERT, UPDATE ON superseded_nhs_numbers TO cpis_app",
         "GRANT SELECT ON alembic_version TO cpis_app",
     ):
         op.execute(statement)
@@ -214,6 +238,7 @@ def downgrade() -> None:
     op.drop_table("audit_events")
     op.execute("DROP FUNCTION audit_events_reject_change()")
     op.execute("DROP SEQUENCE audit_events_seq")
+    op.drop_table("superseded_nhs_numbers")
     op.drop_table("notifications")
     op.drop_table("plans")
     op.drop_table("local_authorities")
