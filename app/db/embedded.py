@@ -93,7 +93,9 @@ def _traversable(path: Path, uid: int, gid: int) -> bool:
     p = path.resolve()
     for d in (p, *p.parents):
         st = d.stat()
-        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else 1
+        bit = (
+            stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        )
         if not st.st_mode & bit:
             return False
     return True
@@ -118,12 +120,12 @@ def _run_as() -> RunAs:
     return pw.pw_uid, pw.pw_gid
 
 
-def _user_kwargs(run_as: RunAs) -> dict[str, Any]:
-    return {} if run_as is None else {"user": run_as[0], "group": run_as[1], "extra_groups": []}
-
-
-def _server_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # no stray PGDATA...
+def _exec_kwargs(run_as: RunAs) -> dict[str, Any]:
+    """subprocess arguments for server binaries: as `nobody` if root, no stray PGDATA/PGPORT."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if run_as is None:
+        return {"env": env}
+    return {"env": env, "user": run_as[0], "group": run_as[1], "extra_groups": []}
 
 
 def _bindir(run_as: RunAs, pkg: Path | None = None, shared: Path = SHARED_PARENT) -> Path:
@@ -366,7 +368,7 @@ class EmbeddedPostgres:
             args += ["--no-instructions"] + ([] if self.fsync else ["--no-sync"])
             r = subprocess.run(  # noqa: S603
                 args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-                env=_server_env(), **_user_kwargs(run_as),
+                **_exec_kwargs(run_as),
             )  # fmt: skip
         finally:
             os.unlink(pwcopy)
@@ -388,13 +390,14 @@ class EmbeddedPostgres:
             args: list[str | Path] = [bindir / "postgres", "-D", pgdata]
             for k, v in (opts | self.settings | {"port": str(_free_port())}).items():
                 args += ["-c", f"{k}={v}"]
-            with logfile.open("ab") as out:
+            # 0600: error messages can quote row values, i.e. patient data.
+            with open(os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
                 offset = out.tell()
                 # Own session: a terminal Ctrl-C (SIGINT to the foreground process group) must
                 # not kill the server before Python has closed its connections and stopped it.
                 self._proc = subprocess.Popen(  # noqa: S603
-                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=_server_env(),
-                    start_new_session=True, **_user_kwargs(run_as),
+                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    start_new_session=True, **_exec_kwargs(run_as),
                 )  # fmt: skip
             deadline = time.monotonic() + 120  # crash recovery may take a while
             while self._proc.poll() is None and time.monotonic() < deadline:

@@ -37,6 +37,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's access log prints the raw path with its query string: ours replaces it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request URL at INFO (webhook and JWKS calls): keep URLs out.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
