@@ -181,10 +181,12 @@ def _flock(path: Path) -> Iterator[None]:
 def _stop_postmaster(pgdata: Path, child: subprocess.Popen[bytes] | None = None) -> None:
     """`pg_ctl stop -m fast` (SIGINT, wait for exit) without its 100 ms poll interval."""
     pm = _postmaster(pgdata)
-    if child is not None and child.poll() is None:
+    if child is not None:  # our own postgres: touch nothing else, even if it already died
+        if child.poll() is not None:
+            return
         pid = child.pid
     elif pm is not None and _is_postgres(pm[0]):
-        pid, child = pm[0], None
+        pid = pm[0]
     else:
         return
     for sig in (signal.SIGINT, signal.SIGQUIT):  # fast shutdown; after 30 s, immediate
@@ -217,6 +219,9 @@ def _running_port(pgdata: Path) -> int | None:
 
 
 class EmbeddedPostgres:
+    """The cluster in ``data_dir/pg``: started (or shared, if another live process runs it) by
+    start(), stopped by stop(), at exit, or by the watchdog if this process dies first."""
+
     def __init__(
         self, data_dir: Path, *, fsync: bool = True, settings: Mapping[str, str] | None = None
     ) -> None:
@@ -294,6 +299,7 @@ class EmbeddedPostgres:
             return self._info
 
     def stop(self) -> None:
+        """Stop the server if this object started or adopted it; otherwise forget it."""
         with self._mutex:
             # Not ours, or a forked child that inherited this object and its atexit hook.
             if self._info is None or not self._owns or os.getpid() != self._pid:

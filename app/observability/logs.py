@@ -38,7 +38,8 @@ def configure_logging(level: str = "INFO") -> None:
     # uvicorn's access log prints the raw path with its query string: ours replaces it.
     logging.getLogger("uvicorn.access").disabled = True
     # httpx logs every request URL at INFO (webhook and JWKS calls): keep URLs out.
-    for name in ("httpx", "httpcore"):
+    # Alembic lists its plugins at INFO on every start: noise.
+    for name in ("httpx", "httpcore", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
