@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 import pytest
@@ -199,3 +201,17 @@ async def test_verify_detects_two_events_swapped(
     result = await verify(database)
     assert result.ok is False
     assert result.first_bad_seq == a
+
+
+async def test_concurrent_lookups_spread_over_chains_and_every_chain_verifies(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection, database: DatabaseURLs
+) -> None:
+    await add_plan(owner_db, CHILD_A)
+    token = tokens.clinician()
+    responses = await asyncio.gather(*(look_up(client, token) for _ in range(60)))
+    assert {r.status_code for r in responses} == {200}
+    chains = await owner_db.fetchval("SELECT count(DISTINCT chain) FROM audit_events")
+    assert chains > 1
+    result = await verify(database)
+    assert result.ok, result.reason
+    assert result.events_checked == 60
