@@ -44,6 +44,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.jwks.aclose()
             await engine.dispose()
 
     app = FastAPI(
