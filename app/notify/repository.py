@@ -117,7 +117,7 @@ _CLAIM = text(
       AND la.code = d.local_authority_code
     RETURNING d.notification_id, d.local_authority_code, d.attempts,
               la.webhook_url, la.webhook_secret,
-              n.type, n.created_at, n.nhs_number, n.payload
+              n.id, n.seq, n.xact_id, n.type, n.created_at, n.nhs_number, n.payload
     """
 )
 
