@@ -30,8 +30,7 @@ UPGRADE = (
     # Rows written before this migration all belong to finished transactions.
     "UPDATE notifications SET xact_id = 0 WHERE xact_id IS NULL",
     "ALTER TABLE notifications ALTER COLUMN xact_id SET NOT NULL",
-    "CREATE INDEX ix_notifications_feed ON notifications"
-    " (local_authority_code, xact_id, seq)",
+    "CREATE INDEX ix_notifications_feed ON notifications (local_authority_code, xact_id, seq)",
     """
     CREATE TABLE webhook_deliveries (
       notification_id uuid PRIMARY KEY REFERENCES notifications (id) ON DELETE CASCADE,
