@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.session import transaction
@@ -36,6 +36,7 @@ log = logging.getLogger("cpis.webhooks")
 LEASE_MARGIN_SECONDS = 10.0
 BACKLOG_REFRESH_SECONDS = 1.0
 MAX_ERROR_LENGTH = 200
+WAKE_CHANNEL = "cpis_webhook_deliveries"  # NOTIFYed by the migration's enqueue trigger
 
 
 def retry_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -68,6 +69,7 @@ class WebhookDispatcher:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._listener: AsyncConnection | None = None
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -75,6 +77,7 @@ class WebhookDispatcher:
             follow_redirects=False,
             transport=self._transport,
         )
+        await self._listen()
         self._task = asyncio.create_task(self._run(), name="cpis-webhook-dispatcher")
 
     async def stop(self) -> None:
@@ -95,6 +98,31 @@ class WebhookDispatcher:
                 await repository.release_claims(session, abandoned)
         if self._client is not None:
             await self._client.aclose()
+        if self._listener is not None:
+            driver: Any = (await self._listener.get_raw_connection()).driver_connection
+            await driver.remove_listener(WAKE_CHANNEL, self._on_wake)
+            await self._listener.close()
+
+    async def _listen(self) -> None:
+        """LISTEN for the enqueue trigger's NOTIFY: wake at commit instead of next poll.
+
+        Best effort: polling alone is correct, this only cuts latency.
+        """
+        engine = self._maker.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            return
+        try:
+            self._listener = await engine.connect()
+            driver: Any = (await self._listener.get_raw_connection()).driver_connection
+            await driver.add_listener(WAKE_CHANNEL, self._on_wake)
+        except Exception as error:
+            log.warning("webhook wake-ups unavailable", extra={"error": type(error).__name__})
+            if self._listener is not None:
+                await self._listener.close()
+                self._listener = None
+
+    def _on_wake(self, *_: object) -> None:
+        self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
