@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
     audit_chains: int = Field(default=16, ge=1, le=256)
 
+    # Webhook delivery (docs/notifications.md). The dispatcher runs inside `cpis serve`.
+    webhook_dispatch: bool = True
+    webhook_poll_seconds: float = Field(default=0.1, gt=0, le=0.25)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_parallel_authorities: int = Field(default=16, ge=1, le=200)
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

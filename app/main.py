@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import lookups, operations, problems
+from app.api import local_authorities, lookups, nhs_numbers, notifications, operations, problems
 from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
+from app.notify.delivery import WebhookDispatcher
 from app.observability.middleware import RequestContextMiddleware
 
 log = logging.getLogger("cpis")
@@ -41,9 +42,15 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
                 "DEVELOPMENT MODE: tokens are signed by a local key (cpis token); "
                 "never use this mode with real patient data"
             )
+        dispatcher = None
+        if settings.webhook_dispatch:
+            dispatcher = WebhookDispatcher(app.state.sessionmaker, settings)
+            await dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
             await app.state.jwks.aclose()
             await engine.dispose()
 
@@ -58,4 +65,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(lookups.router)
+    app.include_router(notifications.router)
+    app.include_router(local_authorities.router)
+    app.include_router(nhs_numbers.router)
     return app

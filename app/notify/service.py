@@ -34,3 +34,30 @@ async def notify_access(
         for code, types in sorted(plan_types_by_authority.items())
     ]
     await repository.insert_many(session, type_="access", nhs_number=nhs_number, payloads=payloads)
+
+
+async def notify_inactive_nhs_number(
+    session: AsyncSession, *, nhs_number: str, superseded_by: str | None
+) -> list[str]:
+    """One ``inactive-nhs-number`` notification per authority holding any plan row for it.
+
+    Withdrawn and no-longer-visible plans count: the authority may still hold the
+    child's case and must correct its records. Returns the authority codes notified.
+    """
+    holders = await repository.plan_holders(session, nhs_number)
+    payloads = [
+        (
+            row.code,
+            {
+                "nhs_number": nhs_number,
+                "superseded_by": superseded_by,
+                "plan_types": sorted(row.plan_types),
+            },
+        )
+        for row in holders
+    ]
+    if payloads:
+        await repository.insert_many(
+            session, type_="inactive-nhs-number", nhs_number=nhs_number, payloads=payloads
+        )
+    return [code for code, _ in payloads]

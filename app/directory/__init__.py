@@ -1,0 +1,1 @@
+"""The local-authority directory and the register of superseded NHS numbers."""

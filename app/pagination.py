@@ -1,0 +1,61 @@
+"""The list envelope and opaque cursors shared by every paginated endpoint."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from app.errors import InvalidRequest
+
+T = TypeVar("T")
+MAX_CURSOR_LENGTH = 200
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class InvalidCursor(InvalidRequest):
+    code = "invalid-cursor"
+    title = "The cursor is not valid"
+
+
+class Page(BaseModel, Generic[T]):
+    """``{"items": [...], "next_cursor": ...}``: pass ``next_cursor`` back for the next page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(*parts: int | str) -> str:
+    """An opaque token for a keyset position; callers must not parse it."""
+    raw = ":".join(str(part) for part in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_int_cursor(cursor: str, parts: int) -> tuple[int, ...]:
+    """The integers ``encode_cursor`` packed, or ``InvalidCursor`` for anything else."""
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        values = tuple(int(part) for part in raw.split(":"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("the cursor was not issued by this service") from None
+    if len(values) != parts or any(v < 0 for v in values):
+        raise InvalidCursor("the cursor was not issued by this service")
+    return values
+
+
+def decode_text_cursor(cursor: str) -> str:
+    """The single text part ``encode_cursor`` packed, or ``InvalidCursor``."""
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("the cursor was not issued by this service") from None
+    if not raw.isprintable():
+        raise InvalidCursor("the cursor was not issued by this service")
+    return raw
