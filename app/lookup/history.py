@@ -17,7 +17,6 @@ from app.lookup import repository
 class HistoryEntry(BaseModel):
     """One listed unscheduled access, with what an audit record of it needs."""
 
-    seq: int
     accessed_at: datetime
     actor_id: str | None
     user_name: str | None
