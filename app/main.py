@@ -9,7 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import local_authorities, lookups, nhs_numbers, notifications, operations, problems
+from app.api import (
+    fhir,
+    local_authorities,
+    lookups,
+    nhs_numbers,
+    notifications,
+    operations,
+    problems,
+)
 from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
@@ -24,7 +32,8 @@ Child-protection flags for England's unscheduled care.
 Health-care users (CIS2 tokens with activity B0107 or B0170) look children up by NHS
 number; every look is audited in the same transaction, and unscheduled looks at a
 flagged child notify the responsible local authorities. Errors are RFC 9457
-`application/problem+json` with a stable `code`.
+`application/problem+json` with a stable `code`; under `/fhir/R4` (NHS England's
+CP-IS FHIR API) they are FHIR `OperationOutcome`s.
 """
 
 
@@ -68,4 +77,5 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(local_authorities.router)
     app.include_router(nhs_numbers.router)
+    app.include_router(fhir.router)
     return app

@@ -1,4 +1,4 @@
-"""Render errors: RFC 9457 problem+json on the native API.
+"""Render errors: RFC 9457 problem+json on the native API, OperationOutcome under /fhir/.
 
 Every 403 for an authenticated caller is written to the audit trail here, in a
 transaction of its own (the request's own transaction has been rolled back).
@@ -11,15 +11,19 @@ import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.db.session import transaction
 from app.errors import DomainError, Forbidden, InvalidNHSNumber, InvalidRequest, ServiceUnavailable
+from app.fhir import outcomes
+from app.fhir.capability import FHIR_JSON
 from app.nhs_number import PYDANTIC_ERROR_TYPE
 from app.observability.metrics import AUTH_FAILURES
 
@@ -29,6 +33,16 @@ PROBLEM_JSON = "application/problem+json"
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
+
+
+class OperationOutcomeResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def is_fhir(request: Request) -> bool:
+    """FHIR clients expect OperationOutcome errors, whatever went wrong."""
+    path: str = request.scope["path"]
+    return path.startswith("/fhir/")
 
 
 def problem_body(error: DomainError) -> dict[str, Any]:
@@ -48,6 +62,11 @@ def problem_body(error: DomainError) -> dict[str, Any]:
 def render(request: Request, error: DomainError) -> Response:
     if error.status == 401:
         AUTH_FAILURES.inc()
+    if is_fhir(request):
+        outcome = outcomes.outcome_for(error)
+        return OperationOutcomeResponse(
+            outcome.body, status_code=outcome.status, headers=outcome.headers
+        )
     return ProblemResponse(problem_body(error), status_code=error.status, headers=error.headers)
 
 
@@ -94,6 +113,20 @@ async def on_validation_error(request: Request, error: Exception) -> Response:
     return render(request, InvalidRequest("the request does not match the schema", errors=errors))
 
 
+async def on_http_error(request: Request, error: Exception) -> Response:
+    """Routing errors (unknown path, wrong method): OperationOutcome under /fhir/ only."""
+    assert isinstance(error, StarletteHTTPException)
+    if not is_fhir(request) or error.status_code not in (404, 405):
+        return await http_exception_handler(request, error)
+    if error.status_code == 405:
+        fhir_error: DomainError = outcomes.MethodNotAllowed(
+            "this FHIR endpoint answers GET only", headers=dict(error.headers or {})
+        )
+    else:
+        fhir_error = outcomes.UnsupportedService("this FHIR endpoint does not exist")
+    return render(request, fhir_error)
+
+
 async def on_database_unavailable(request: Request, error: Exception) -> Response:
     log.error(
         "database unavailable",
@@ -112,6 +145,8 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
             "request_id": request.state.request_id,
         },
     )
+    if is_fhir(request):
+        return OperationOutcomeResponse(outcomes.internal_error(), status_code=500)
     body = {
         "type": "urn:cpis:problem:internal-error",
         "title": "Internal error",
@@ -125,6 +160,7 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     # Any database failure fails closed with 503: no answer without its audit row.
     for unavailable in (DBAPIError, PoolTimeout, OSError, TimeoutError):
         app.add_exception_handler(unavailable, on_database_unavailable)

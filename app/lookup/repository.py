@@ -26,11 +26,13 @@ _VISIBLE_PLANS = text(
 
 # A look is listed unless the same user looked at the same child in the 24 hours
 # before it: the first look of a burst stands for the burst (CONTRACT §3.1).
+# actor_id and request_id are not shown by the lookup; the FHIR AuditEvent needs them.
 _UNSCHEDULED_HISTORY = text(
     f"""
     SELECT a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
            a.actor->>'role_name' AS role_name, a.actor->>'org_code' AS org_code,
-           a.actor->>'org_name' AS org_name, a.care_setting
+           a.actor->>'org_name' AS org_name, a.care_setting,
+           a.actor_id, a.request_id
     FROM audit_events a
     WHERE a.subject_nhs_number = :nhs_number AND a.kind = 'lookup' AND a.unscheduled
       AND NOT EXISTS (

@@ -27,6 +27,11 @@ _API_HEADERS = {
 _DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
+def is_safe_request_id(candidate: str) -> bool:
+    """Whether a caller-chosen id may be stored and echoed (no control or odd characters)."""
+    return _SAFE_REQUEST_ID.match(candidate) is not None
+
+
 def request_id_from(scope: Scope) -> str:
     """The caller's X-Request-ID when it is safe to store and echo, else a new one."""
     for name, value in scope.get("headers", ()):
