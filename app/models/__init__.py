@@ -6,6 +6,7 @@ from app.models.local_authority import LocalAuthority
 from app.models.notification import Notification
 from app.models.plan import Plan
 from app.models.superseded_nhs_number import SupersededNHSNumber
+from app.models.upload import Upload
 
 __all__ = [
     "AuditChainHead",
@@ -15,4 +16,5 @@ __all__ = [
     "Notification",
     "Plan",
     "SupersededNHSNumber",
+    "Upload",
 ]
