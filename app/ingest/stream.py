@@ -43,6 +43,9 @@ class BodyReader:
             if not started and piece:
                 started = True
                 piece = piece.removeprefix(BOM)
+            if "\x00" in piece:
+                # Valid UTF-8, but text files never hold NUL: binary, or UTF-16 without a BOM.
+                raise UnparseableFile("the file contains NUL bytes; it is not a UTF-8 text file")
             if piece:
                 yield piece
         try:
