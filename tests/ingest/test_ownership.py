@@ -23,7 +23,8 @@ async def test_an_upload_only_ever_writes_the_tokens_own_authority(
     )
     assert response.json()["local_authority"] == CAMDEN
     [leeds_plan] = await plans_of(owner_db, LEEDS)
-    assert leeds_plan[3] is None and not leeds_plan[6]
+    assert leeds_plan[3] is None
+    assert not leeds_plan[6]
     assert len(await plans_of(owner_db, CAMDEN)) == 1
 
 
@@ -32,7 +33,8 @@ async def test_another_authoritys_upload_answers_404_like_an_unknown_id(
 ) -> None:
     mine = (await upload(client, tokens, csv_body(f"{CHILD_A},CPP,2026-01-05,,,"))).json()
     own = await client.get(f"/v1/uploads/{mine['upload_id']}", headers=bearer(tokens.la()))
-    assert own.status_code == 200 and own.json() == mine
+    assert own.status_code == 200
+    assert own.json() == mine
     theirs = await client.get(
         f"/v1/uploads/{mine['upload_id']}", headers=bearer(tokens.la(org=LEEDS))
     )
@@ -53,7 +55,8 @@ async def test_the_list_is_newest_first_in_pages(client: httpx.AsyncClient, toke
     await upload(client, tokens, csv_body(f"{CHILD_A},CPP,2026-01-05,,,"), org=KENT)
     first = (await client.get("/v1/uploads?limit=2", headers=bearer(tokens.la()))).json()
     assert [i["sequence"] for i in first["items"]] == [9, 4]
-    assert "rejections" not in first["items"][0] and "created_at" in first["items"][0]
+    assert "rejections" not in first["items"][0]
+    assert "created_at" in first["items"][0]
     second = (
         await client.get(
             "/v1/uploads",

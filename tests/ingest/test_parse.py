@@ -58,7 +58,8 @@ async def test_csv_reads_the_same_in_any_chunk_size(size: int) -> None:
         3,
         2,
         [(3, "CPR04")],
-        f'1,{CHILD_A},CPP,2026-01-05,,,"a, ""b""",ok\n2,{CHILD_B},LAC,2026-01-05,2026-02-01,,"é",ok\n',
+        f'1,{CHILD_A},CPP,2026-01-05,,,"a, ""b""",ok\n'
+        f'2,{CHILD_B},LAC,2026-01-05,2026-02-01,,"é",ok\n',
     )
 
 

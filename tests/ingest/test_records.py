@@ -61,7 +61,8 @@ async def test_a_row_with_several_problems_names_them_all(
     response = await upload(client, tokens, csv_body(f"{CHILD_B},XYZ,,2026-01-04,,"))
     [rejection] = response.json()["rejections"]
     assert rejection["code"] == "CPR07"
-    assert "plan_type" in rejection["detail"] and "start_date is missing" in rejection["detail"]
+    assert "plan_type" in rejection["detail"]
+    assert "start_date is missing" in rejection["detail"]
 
 
 async def test_superseded_nhs_number_is_cpr05(
