@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import IO
 
 from app.ingest.csv_records import csv_records
@@ -105,16 +106,18 @@ def _csv_header(header: list[str]) -> list[int]:
 
 async def _checked_csv(text: AsyncIterable[str]) -> AsyncIterator[list[CheckedRecord | str]]:
     positions: list[int] | None = None
+    pick = itemgetter(*range(len(FIELDS)))
     async for records in csv_records(text):
         if positions is None:
             positions = _csv_header(records[0])
+            pick = itemgetter(*positions)
             records = records[1:]
         out: list[CheckedRecord | str] = []
         for values in records:
             if len(values) != len(FIELDS):
                 out.append(f"the record has {len(values)} fields; expected {len(FIELDS)}")
             else:
-                out.append(check_record(tuple(values[i] for i in positions)))
+                out.append(check_record(pick(values)))
         yield out
     if positions is None:
         raise UnparseableFile("the file is empty")

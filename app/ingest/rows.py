@@ -75,11 +75,31 @@ def _date(raw: object, name: str, problems: list[str], *, required: bool) -> str
     return value
 
 
+def _plain_valid(raw: str) -> bool:
+    """Fast path for the usual case, ten ASCII digits (measured: most of the per-row cost).
+
+    Same rule as ``app.nhs_number.check_digit``; anything else goes the slow way for
+    its wording.
+    """
+    if len(raw) != 10 or not (raw.isascii() and raw.isdigit()):
+        return False
+    b = raw.encode()
+    total = (
+        (b[0] * 10 + b[1] * 9 + b[2] * 8 + b[3] * 7 + b[4] * 6 + b[5] * 5 + b[6] * 4 + b[7] * 3)
+        + b[8] * 2
+        - 48 * 54
+    )  # 54 = sum of the weights; b[i] - 48 is the digit
+    digit = 11 - total % 11
+    return digit != 10 and (0 if digit == 11 else digit) == b[9] - 48
+
+
 def _nhs_number(value: object, problems: list[str]) -> tuple[str | None, bool]:
     if value is not None and not isinstance(value, str):
         problems.append("nhs_number must be text (a JSON string), 10 digits")
         return None, False
     raw = (value or "").strip()
+    if _plain_valid(raw):
+        return raw, True
     if not raw:
         problems.append("nhs_number is missing")
         return None, False
