@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -161,6 +162,8 @@ def _load_demo(settings: Settings, urls: DatabaseURLs, *, only_if_empty: bool) -
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from app.db.migrate import upgrade_to_head
 
+    if args.upload_file:
+        return _write_upload_file(args)
     if settings.env == "production":
         print("refusing to load synthetic data with CPIS_ENV=production", file=sys.stderr)
         return 2
@@ -168,6 +171,49 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         upgrade_to_head(urls.owner)
         _load_demo(settings, urls, only_if_empty=False)
     return 0
+
+
+def _write_upload_file(args: argparse.Namespace) -> int:
+    from app.ingest.demo_file import write_upload_file
+
+    kinds = write_upload_file(
+        args.upload_file, rows=args.rows, bad_share=args.bad_share, seed=int(args.authority[1:])
+    )
+    print(f"wrote {args.rows} synthetic records to {args.upload_file}: {dict(kinds)}")
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from app.ingest.send import send_file
+
+    token = args.token or os.environ.get("CPIS_TOKEN")
+    if not token:
+        from app.auth import dev_tokens
+        from app.auth.keys import ensure_dev_key
+
+        if not settings.development_mode:
+            print(
+                "give --token (or CPIS_TOKEN): an identity provider is configured", file=sys.stderr
+            )
+            return 2
+        token = dev_tokens.mint_token(
+            ensure_dev_key(settings.dev_key_path),
+            issuer=settings.issuer,
+            audience=settings.audience,
+            claims=dev_tokens.la_claims(org=args.org),
+        )
+    status, body = send_file(
+        args.url,
+        args.file,
+        token=token,
+        sequence=args.sequence,
+        mode=args.mode,
+        allow_mass_withdrawal=args.allow_mass_withdrawal,
+    )
+    print(json.dumps(body, indent=2))
+    return 0 if status in (200, 201) else 1
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -213,7 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_token)
 
     demo = commands.add_parser("demo-data", help="load synthetic plans for trying cpis out")
+    demo.add_argument(
+        "--upload-file", type=Path, help="write a synthetic upload CSV here instead of loading"
+    )
+    demo.add_argument("--rows", type=int, default=1000, help="records in the upload file")
+    demo.add_argument("--bad-share", type=float, default=0.0, help="share of bad records")
+    demo.add_argument("--authority", default="E09000007", help="GSS code (seeds the numbers)")
     demo.set_defaults(handler=cmd_demo_data)
+
+    send = commands.add_parser("upload", help="send an upload file to a running service")
+    send.add_argument("file", type=Path)
+    send.add_argument("--sequence", type=int, required=True)
+    send.add_argument("--mode", choices=["delta", "snapshot"], default="delta")
+    send.add_argument("--allow-mass-withdrawal", action="store_true")
+    send.add_argument("--org", default="E09000007", help="GSS code for a development token")
+    send.add_argument("--url", default="http://127.0.0.1:8000")
+    send.add_argument("--token", help="bearer token (default: $CPIS_TOKEN, else a dev token)")
+    send.set_defaults(handler=cmd_upload)
 
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -17,6 +17,7 @@ from app.api import (
     notifications,
     operations,
     problems,
+    uploads,
 )
 from app.auth.keys import provider_from_settings
 from app.config import Settings
@@ -78,4 +79,5 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     app.include_router(local_authorities.router)
     app.include_router(nhs_numbers.router)
     app.include_router(fhir.router)
+    app.include_router(uploads.router)
     return app

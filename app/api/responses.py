@@ -33,6 +33,7 @@ DENIED: dict[int | str, dict[str, Any]] = {
 INVALID: dict[int | str, dict[str, Any]] = {422: _problem("The request is not valid")}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem("No such object for this caller")}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _problem("Conflicts with the current state")}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: _problem("The request body is too large")}
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: _problem("The database is unreachable; nothing was shown or changed")
 }

@@ -6,6 +6,7 @@ from app.models.local_authority import LocalAuthority
 from app.models.notification import Notification
 from app.models.plan import Plan
 from app.models.superseded_nhs_number import SupersededNHSNumber
+from app.models.upload import Upload
 from app.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "Notification",
     "Plan",
     "SupersededNHSNumber",
+    "Upload",
     "WebhookDelivery",
 ]

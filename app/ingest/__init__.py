@@ -1,0 +1,1 @@
+"""Local-authority uploads: streamed, validated per record, merged set-based (CONTRACT §3.2)."""
