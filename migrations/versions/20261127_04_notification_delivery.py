@@ -1,7 +1,7 @@
 """Notification feed cursor and webhook delivery state.
 
 Revision ID: 20261127_04
-Revises: 20261127_01
+Revises: 20261127_03
 Create Date: 2026-11-27
 
 ``notifications.xact_id`` records the inserting transaction (``pg_current_xact_id()``
