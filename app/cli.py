@@ -171,11 +171,22 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from app.audit import console
     from app.audit import service as audit
 
+    progress = console.progress_for(sys.stderr)
     with open_database(settings) as urls:
-        result = run_in_session(settings, urls, audit.verify)
+        began = time.perf_counter()
+        try:
+            result = run_in_session(settings, urls, lambda s: audit.verify(s, progress))
+        finally:
+            if progress:
+                progress.close()
+        seconds = time.perf_counter() - began
     print(json.dumps(result.__dict__))
+    print(console.verdict(result, seconds), file=sys.stderr)
     return 0 if result.ok else 1
 
 

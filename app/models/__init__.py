@@ -1,5 +1,6 @@
 """Every table of the service, one module each."""
 
+from app.models.attendance_alert import AttendanceAlert
 from app.models.audit_event import AuditChainHead, AuditEvent
 from app.models.base import Base
 from app.models.local_authority import LocalAuthority
@@ -8,6 +9,7 @@ from app.models.plan import Plan
 from app.models.superseded_nhs_number import SupersededNHSNumber
 
 __all__ = [
+    "AttendanceAlert",
     "AuditChainHead",
     "AuditEvent",
     "Base",
