@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import lookups, operations, problems
+from app.api import access_history, audit, lookups, operations, problems
 from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
@@ -57,4 +57,6 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(lookups.router)
+    app.include_router(audit.router)
+    app.include_router(access_history.router)
     return app
