@@ -14,6 +14,7 @@ from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
 from app.observability.middleware import RequestContextMiddleware
+from app.retention import job as retention_job
 
 log = logging.getLogger("cpis")
 
@@ -41,9 +42,11 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
                 "DEVELOPMENT MODE: tokens are signed by a local key (cpis token); "
                 "never use this mode with real patient data"
             )
+        purge_job = retention_job.start(app.state.sessionmaker, settings.purge_interval_seconds)
         try:
             yield
         finally:
+            await retention_job.stop(purge_job)
             await engine.dispose()
 
     app = FastAPI(
