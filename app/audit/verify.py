@@ -13,6 +13,7 @@ tampering at the chain heads. Measured choices (see docs/audit.md for figures):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-BATCH = 20_000
+BATCH = 5_000
 
 # to_char reproduces chain.canonical_time exactly: UTC, microseconds, "Z".
 _EVENTS = """
@@ -63,16 +64,23 @@ async def verify_snapshot(
     last: dict[int, tuple[int, bytes]] = {}
     checked = 0
     after = -1
+    rows = await conn.fetch(_EVENTS, after, BATCH)
     try:
-        while True:
-            rows = await conn.fetch(_EVENTS, after, BATCH)
-            if not rows:
-                break
-            _check_batch(rows, heads, last)
-            checked += len(rows)
+        while rows:
             after = rows[-1][0]
+            # Ask for the next batch before hashing this one: the server reads and
+            # sends it while this process hashes (measured: ~30% faster than in turn).
+            upcoming = asyncio.create_task(conn.fetch(_EVENTS, after, BATCH))
+            await asyncio.sleep(0)  # let the task send its query
+            try:
+                _check_batch(rows, heads, last)
+            except ChainBroken:
+                await upcoming
+                raise
+            checked += len(rows)
             if progress is not None and low is not None and high is not None:
                 progress(checked, (after - low + 1) / (high - low + 1))
+            rows = await upcoming
         tails = _check_heads(heads, last)
     except ChainBroken as broken:
         return VerifyResult(False, checked, first_bad_seq=broken.seq, reason=broken.reason)
