@@ -217,12 +217,42 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from app.audit import console
     from app.audit import service as audit
 
+    progress = console.progress_for(sys.stderr)
     with open_database(settings) as urls:
-        result = run_in_session(settings, urls, audit.verify)
+        began = time.perf_counter()
+        try:
+            result = run_in_session(settings, urls, lambda s: audit.verify(s, progress))
+        finally:
+            if progress:
+                progress.close()
+        seconds = time.perf_counter() - began
     print(json.dumps(result.__dict__))
+    print(console.verdict(result, seconds), file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from app.clock import today_in_london
+    from app.retention import service as retention
+
+    actor = retention.operator_actor()
+    today = today_in_london()
+    with open_database(settings) as urls:
+        result = run_in_session(
+            settings, urls, lambda s: retention.purge(s, today=today, actor=actor, wait=True)
+        )
+    print(json.dumps(result.as_detail()))
+    print(
+        f"purged {result.plans_deleted} plans past retention "
+        f"({result.withdrawn_plans_deleted} of them withdrawn); the audit trail is untouched",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parser("verify", help="recompute every hash chain").set_defaults(
         handler=cmd_audit_verify
     )
+
+    commands.add_parser(
+        "purge", help="delete plans past retention (never the audit trail)"
+    ).set_defaults(handler=cmd_purge)
     return parser
 
 

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
     webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0, le=86400)
     webhook_parallel_authorities: int = Field(default=16, ge=1, le=200)
+    # Retention: the in-server purge runs this often (0 disables it; `cpis purge` still works).
+    purge_interval_seconds: float = Field(default=3600, ge=0)
+
+    # Attendance-pattern alerts (docs/audit.md): reaching either rule notifies the
+    # authorities holding a plan for the child. A count of 0 disables that rule.
+    pattern_organisations: int = Field(default=3, ge=0, le=1000)
+    pattern_organisations_days: int = Field(default=30, ge=1, le=366)
+    pattern_attendances: int = Field(default=10, ge=0, le=1000)
+    pattern_attendances_days: int = Field(default=365, ge=1, le=366)
 
     @field_validator("data_dir")
     @classmethod

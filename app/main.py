@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import (
+    access_history,
+    audit,
     fhir,
     local_authorities,
     lookups,
@@ -24,6 +26,7 @@ from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
 from app.notify.delivery import WebhookDispatcher
 from app.observability.middleware import RequestContextMiddleware
+from app.retention import job as retention_job
 
 log = logging.getLogger("cpis")
 
@@ -56,9 +59,11 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         if settings.webhook_dispatch:
             dispatcher = WebhookDispatcher(app.state.sessionmaker, settings)
             await dispatcher.start()
+        purge_job = retention_job.start(app.state.sessionmaker, settings.purge_interval_seconds)
         try:
             yield
         finally:
+            await retention_job.stop(purge_job)
             if dispatcher is not None:
                 await dispatcher.stop()
             await app.state.jwks.aclose()
@@ -80,4 +85,6 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     app.include_router(nhs_numbers.router)
     app.include_router(fhir.router)
     app.include_router(uploads.router)
+    app.include_router(audit.router)
+    app.include_router(access_history.router)
     return app

@@ -109,3 +109,15 @@ async def events_in_seq_order(
             return
         yield rows
         after = rows[-1].seq
+
+
+async def events_page(
+    session: AsyncSession, *, after: int, limit: int, kind: str | None
+) -> Sequence[Row[Any]]:
+    """Up to ``limit`` events with seq above ``after``, oldest first (primary key or kind index)."""
+    where = "seq > :after AND kind = :kind" if kind else "seq > :after"
+    query = text(
+        f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE {where} ORDER BY seq LIMIT :n"
+    ).columns(actor=JSONB, detail=JSONB)
+    result = await session.execute(query, {"after": after, "kind": kind, "n": limit})
+    return result.all()

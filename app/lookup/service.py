@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
+from app.config import get_settings
 from app.errors import Forbidden
 from app.lookup import repository
 from app.lookup.schemas import (
@@ -21,6 +23,8 @@ from app.lookup.schemas import (
     PlanView,
 )
 from app.notify import service as notify
+from app.patterns.rules import AttendanceRule, rules_from_settings
+from app.patterns.service import check_attendance_patterns
 from app.plans.visibility import plan_status
 
 
@@ -42,12 +46,15 @@ async def look_up(
     *,
     request_id: str | None,
     today: date,
+    attendance_rules: Sequence[AttendanceRule] | None = None,
 ) -> LookupResponse:
     """Answer a lookup and record it; the caller's transaction must commit before replying.
 
     The audit row, and for an unscheduled look at a flagged child one ``access``
     notification per responsible authority, are written in the same transaction as
-    the read, so no plan is ever shown without a record of who saw it.
+    the read, so no plan is ever shown without a record of who saw it. Such a look
+    also checks the attendance-pattern rules (``attendance_rules``; None: the
+    process's configured ones) and may raise ``attendance-pattern`` notifications.
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
@@ -76,6 +83,17 @@ async def look_up(
             user=user,
             accessed_at=appended.occurred_at,
             care_setting=request.care_setting.value,
+        )
+        await check_attendance_patterns(
+            session,
+            nhs_number=nhs_number,
+            plan_types_by_authority=types_by_authority,
+            now=appended.occurred_at,
+            rules=(
+                rules_from_settings(get_settings())
+                if attendance_rules is None
+                else attendance_rules
+            ),
         )
     history = await repository.unscheduled_history(session, nhs_number) if rows else []
     return LookupResponse(

@@ -1,5 +1,6 @@
 """Every table of the service, one module each."""
 
+from app.models.attendance_alert import AttendanceAlert
 from app.models.audit_event import AuditChainHead, AuditEvent
 from app.models.base import Base
 from app.models.local_authority import LocalAuthority
@@ -10,6 +11,7 @@ from app.models.upload import Upload
 from app.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
+    "AttendanceAlert",
     "AuditChainHead",
     "AuditEvent",
     "Base",

@@ -32,3 +32,12 @@ NOTIFICATION_BACKLOG = Gauge(
     "Webhook notifications not yet delivered.",
     registry=REGISTRY,
 )
+PLANS_PURGED = Counter(
+    "cpis_plans_purged_total", "Plans deleted by retention (purge).", registry=REGISTRY
+)
+ATTENDANCE_PATTERN_ALERTS = Counter(
+    "cpis_attendance_pattern_alerts_total",
+    "Attendance-pattern alerts raised, by rule.",
+    ["rule"],
+    registry=REGISTRY,
+)

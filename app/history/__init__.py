@@ -1,0 +1,1 @@
+"""Access history: every look at one child, for the authorities responsible and auditors."""
