@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import lookups, operations, problems
+from app.api import guards, lookups, operations, problems
 from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
@@ -54,6 +54,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    guards.install(app, settings)  # inside the request context: refusals get ids and headers
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(lookups.router)

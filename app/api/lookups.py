@@ -1,9 +1,10 @@
 """POST /v1/lookups: the registration-desk lookup (CONTRACT §3.1)."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
-from app.api.deps import HealthUserDep, RequestIdDep, SessionDep
-from app.api.responses import DENIED, INVALID, UNAVAILABLE
+from app.abuse.schemas import HarvestLimits
+from app.api.deps import HealthUserDep, RequestIdDep, SessionDep, settings_of
+from app.api.responses import DENIED, INVALID, RATE_LIMITED, UNAVAILABLE
 from app.clock import today_in_london
 from app.lookup import service
 from app.lookup.schemas import LookupRequest, LookupResponse
@@ -15,12 +16,21 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
     "/lookups",
     response_model=LookupResponse,
     status_code=status.HTTP_200_OK,
-    responses={**DENIED, **INVALID, **UNAVAILABLE},
+    responses={**DENIED, **INVALID, **RATE_LIMITED, **UNAVAILABLE},
 )
 async def create_lookup(
-    body: LookupRequest, user: HealthUserDep, session: SessionDep, request_id: RequestIdDep
+    body: LookupRequest,
+    user: HealthUserDep,
+    session: SessionDep,
+    request_id: RequestIdDep,
+    request: Request,
 ) -> LookupResponse:
     """Look a child up by NHS number: visible plans, contacts and recent unscheduled accesses."""
     return await service.look_up(
-        session, user, body, request_id=request_id, today=today_in_london()
+        session,
+        user,
+        body,
+        request_id=request_id,
+        today=today_in_london(),
+        limits=HarvestLimits.from_settings(settings_of(request)),
     )

@@ -15,7 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.abuse import service as abuse
+from app.abuse.schemas import HarvestingSuspected
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.db.session import transaction
@@ -72,13 +75,22 @@ async def _record_denial(request: Request, error: Forbidden) -> None:
         )
 
 
+async def _record_harvest_alert(request: Request, error: HarvestingSuspected) -> None:
+    # The request's transaction has been rolled back; the alert must outlive it.
+    actor = getattr(request.state, "actor", None) or {"type": "unresolved"}
+    async with transaction(request.app.state.sessionmaker) as session:
+        await audit.record(session, abuse.alert_event(error, actor, request.state.request_id))
+
+
 async def on_domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
-    if isinstance(error, Forbidden):
-        try:
+    try:
+        if isinstance(error, Forbidden):
             await _record_denial(request, error)
-        except Exception as exc:  # fail closed: a denial we cannot record is an outage
-            return await on_database_unavailable(request, exc)
+        elif isinstance(error, HarvestingSuspected):
+            await _record_harvest_alert(request, error)
+    except Exception as exc:  # fail closed: a refusal we cannot record is an outage
+        return await on_database_unavailable(request, exc)
     return render(request, error)
 
 
@@ -122,8 +134,26 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
     return ProblemResponse(body, status_code=500)
 
 
+# Framework-raised errors (unknown path, wrong method, unparseable body) as problem+json too.
+_HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
+
+
+async def on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    body = {
+        "type": f"urn:cpis:problem:{_HTTP_CODES.get(status, 'http-error')}",
+        "title": "Request refused",
+        "status": status,
+        "detail": str(error.detail),
+        "code": _HTTP_CODES.get(status, "http-error"),
+    }
+    return ProblemResponse(body, status_code=status, headers=error.headers)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     # Any database failure fails closed with 503: no answer without its audit row.
     for unavailable in (DBAPIError, PoolTimeout, OSError, TimeoutError):

@@ -36,3 +36,6 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: _problem("Conflicts with the c
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: _problem("The database is unreachable; nothing was shown or changed")
 }
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: _problem("Too many different NHS numbers looked up recently (audited); see Retry-After")
+}

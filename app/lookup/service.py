@@ -8,9 +8,12 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import service as abuse
+from app.abuse.schemas import HarvestLimits
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
+from app.config import get_settings
 from app.errors import Forbidden
 from app.lookup import repository
 from app.lookup.schemas import (
@@ -42,15 +45,20 @@ async def look_up(
     *,
     request_id: str | None,
     today: date,
+    limits: HarvestLimits | None = None,
 ) -> LookupResponse:
     """Answer a lookup and record it; the caller's transaction must commit before replying.
 
     The audit row, and for an unscheduled look at a flagged child one ``access``
     notification per responsible authority, are written in the same transaction as
-    the read, so no plan is ever shown without a record of who saw it.
+    the read, so no plan is ever shown without a record of who saw it. A caller over its
+    harvest limit (``limits``; None: the process settings) is refused before any plan is read.
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
+    await abuse.check_lookup(
+        session, user, nhs_number, limits or HarvestLimits.from_settings(get_settings())
+    )
     rows = await repository.visible_plans(session, nhs_number, today)
     access_id = uuid.uuid4()
     appended = await audit.record(

@@ -32,3 +32,9 @@ NOTIFICATION_BACKLOG = Gauge(
     "Webhook notifications not yet delivered.",
     registry=REGISTRY,
 )
+HARVEST_REFUSALS = Counter(
+    "cpis_harvest_refusals_total",
+    "Lookups refused with 429 because a user or organisation passed its harvest limit.",
+    ["limit"],
+    registry=REGISTRY,
+)
