@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse.schemas import LookupCounts
 
-# One round trip, two index-only scans (ix_audit_events_lookups_by_actor / _by_org). The
+# One round trip, two index range scans (ix_audit_events_lookups_by_actor / _by_org). The
 # window ends at now() (transaction start), so every lookup that committed before ours counts.
 _COUNTS = text(
     """
