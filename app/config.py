@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_ISSUER = "https://cpis.invalid/development"
 DEV_AUDIENCE = "cpis"
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -42,6 +44,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
     audit_chains: int = Field(default=16, ge=1, le=256)
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+
+    # Harvesting: distinct NHS numbers one user / one organisation may look up in a
+    # sliding window (defaults argued in SECURITY.md; a registration desk never nears them).
+    harvest_user_limit: int = Field(default=120, ge=1)
+    harvest_org_limit: int = Field(default=1000, ge=1)
+    harvest_window_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    # Browser origins allowed to call the API (comma-separated); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Webhook delivery (docs/notifications.md). The dispatcher runs inside `cpis serve`.
     webhook_dispatch: bool = True
@@ -64,6 +76,22 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        # An origin is scheme://host[:port]; a wildcard would let any web page read child data.
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"CORS origin {origin!r} must be an exact http(s)://host[:port]")
+        return value
 
     @property
     def development_mode(self) -> bool:

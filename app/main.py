@@ -13,6 +13,7 @@ from app.api import (
     access_history,
     audit,
     fhir,
+    guards,
     local_authorities,
     lookups,
     nhs_numbers,
@@ -24,6 +25,7 @@ from app.api import (
 from app.auth.keys import provider_from_settings
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
+from app.lookup.service import LookupPolicy
 from app.notify.delivery import WebhookDispatcher
 from app.observability.middleware import RequestContextMiddleware
 from app.retention import job as retention_job
@@ -76,7 +78,9 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.lookup_policy = LookupPolicy.from_settings(settings)
     problems.install(app)
+    guards.install(app, settings)  # inside the request context: refusals get ids and headers
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(lookups.router)

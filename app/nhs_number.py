@@ -68,7 +68,9 @@ NHSNumber = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[0-9 ]{10,20}$",
+            # The check digit cannot be said in JSON Schema; the format names the rule.
+            "format": "nhs-number",
+            "pattern": "^ *([0-9] *){10}$",
             "maxLength": MAX_INPUT_LENGTH,
             "description": "10-digit NHS number with a valid Modulus 11 check digit; "
             "spaces are allowed (`943 476 5919`).",

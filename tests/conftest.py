@@ -30,10 +30,16 @@ from app.db.runtime import OWNER, SERVICE, ensure_roles
 from app.db.session import DatabaseURLs
 from app.db.urls import make_url, plain_url
 from app.main import create_app
+from tests import log_privacy
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "cpis_test_template"
 _counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Scans every log line of the run for personal data (see tests/log_privacy.py).
+    config.pluginmanager.register(log_privacy, "cpis-log-privacy")
 
 
 class Server:
@@ -127,6 +133,7 @@ class Tokens:
         self.key = key
 
     def mint(self, claims: dict[str, Any], **kwargs: Any) -> str:
+        log_privacy.remember(claims)
         return dev_tokens.mint_token(
             self.key,
             issuer=self.settings.issuer,

@@ -20,6 +20,7 @@ from app.auth.verifier import verify_token
 from app.config import Settings
 from app.db.session import transaction
 from app.errors import Forbidden, Unauthorized
+from app.lookup.service import LookupPolicy
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -92,3 +93,11 @@ def request_id(request: Request) -> str:
 
 
 RequestIdDep = Annotated[str, Depends(request_id)]
+
+
+def lookup_policy(request: Request) -> LookupPolicy:
+    policy: LookupPolicy = request.app.state.lookup_policy
+    return policy
+
+
+LookupPolicyDep = Annotated[LookupPolicy, Depends(lookup_policy)]

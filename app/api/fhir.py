@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api.deps import HealthUserDep, RequestIdDep, SessionDep
+from app.api.deps import HealthUserDep, LookupPolicyDep, RequestIdDep, SessionDep
 from app.clock import today_in_london
 from app.fhir import search, service
 from app.fhir.capability import FHIR_JSON, capability_statement
@@ -73,7 +73,11 @@ async def metadata() -> FHIRResponse:
     responses=ERRORS,
 )
 async def search_care_team(
-    request: Request, user: HealthUserDep, session: SessionDep, request_id: RequestIdDep
+    request: Request,
+    user: HealthUserDep,
+    session: SessionDep,
+    request_id: RequestIdDep,
+    policy: LookupPolicyDep,
 ) -> FHIRResponse:
     """CP-IS lookup by patient:identifier: one CareTeam per visible plan (audited, notified)."""
     parsed = search.care_team_search(request.query_params.multi_items(), request.headers.items())
@@ -84,6 +88,7 @@ async def search_care_team(
         request_id=request_id,
         today=today_in_london(),
         base_url=_base_url(request),
+        policy=policy,
     )
     return FHIRResponse(bundle)
 

@@ -11,13 +11,14 @@ import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.abuse import service as abuse
+from app.abuse.schemas import HarvestingSuspected
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.db.session import transaction
@@ -91,13 +92,22 @@ async def _record_denial(request: Request, error: Forbidden) -> None:
         )
 
 
+async def _record_harvest_alert(request: Request, error: HarvestingSuspected) -> None:
+    # The request's transaction has been rolled back; the alert must outlive it.
+    actor = getattr(request.state, "actor", None) or {"type": "unresolved"}
+    async with transaction(request.app.state.sessionmaker) as session:
+        await audit.record(session, abuse.alert_event(error, actor, request.state.request_id))
+
+
 async def on_domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
-    if isinstance(error, Forbidden):
-        try:
+    try:
+        if isinstance(error, Forbidden):
             await _record_denial(request, error)
-        except Exception as exc:  # fail closed: a denial we cannot record is an outage
-            return await on_database_unavailable(request, exc)
+        elif isinstance(error, HarvestingSuspected):
+            await _record_harvest_alert(request, error)
+    except Exception as exc:  # fail closed: a refusal we cannot record is an outage
+        return await on_database_unavailable(request, exc)
     return render(request, error)
 
 
@@ -111,20 +121,6 @@ async def on_validation_error(request: Request, error: Exception) -> Response:
     if errors and all(e["type"] == PYDANTIC_ERROR_TYPE for e in errors):
         return render(request, InvalidNHSNumber(errors[0]["msg"], errors=errors))
     return render(request, InvalidRequest("the request does not match the schema", errors=errors))
-
-
-async def on_http_error(request: Request, error: Exception) -> Response:
-    """Routing errors (unknown path, wrong method): OperationOutcome under /fhir/ only."""
-    assert isinstance(error, StarletteHTTPException)
-    if not is_fhir(request) or error.status_code not in (404, 405):
-        return await http_exception_handler(request, error)
-    if error.status_code == 405:
-        fhir_error: DomainError = outcomes.MethodNotAllowed(
-            "this FHIR endpoint answers GET only", headers=dict(error.headers or {})
-        )
-    else:
-        fhir_error = outcomes.UnsupportedService("this FHIR endpoint does not exist")
-    return render(request, fhir_error)
 
 
 async def on_database_unavailable(request: Request, error: Exception) -> Response:
@@ -155,6 +151,33 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
         "code": "internal-error",
     }
     return ProblemResponse(body, status_code=500)
+
+
+# Framework-raised errors (unknown path, wrong method, unparseable body) as problem+json too.
+_HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
+
+
+async def on_http_error(request: Request, error: Exception) -> Response:
+    """Framework errors: OperationOutcome under /fhir/ (404, 405), else problem+json."""
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    if is_fhir(request) and status in (404, 405):
+        fhir_error: DomainError = (
+            outcomes.MethodNotAllowed(
+                "this FHIR endpoint answers GET only", headers=dict(error.headers or {})
+            )
+            if status == 405
+            else outcomes.UnsupportedService("this FHIR endpoint does not exist")
+        )
+        return render(request, fhir_error)
+    body = {
+        "type": f"urn:cpis:problem:{_HTTP_CODES.get(status, 'http-error')}",
+        "title": "Request refused",
+        "status": status,
+        "detail": str(error.detail),
+        "code": _HTTP_CODES.get(status, "http-error"),
+    }
+    return ProblemResponse(body, status_code=status, headers=error.headers)
 
 
 def install(app: FastAPI) -> None:

@@ -37,3 +37,6 @@ TOO_LARGE: dict[int | str, dict[str, Any]] = {413: _problem("The request body is
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: _problem("The database is unreachable; nothing was shown or changed")
 }
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: _problem("Too many different NHS numbers looked up recently (audited); see Retry-After")
+}

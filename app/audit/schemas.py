@@ -18,6 +18,7 @@ class AuditKind(StrEnum):
     ACCESS_DENIED = "access-denied"
     AUDIT_READ = "audit-read"
     PURGE = "purge"
+    ABUSE_ALERT = "abuse-alert"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ def create_engine(settings: Settings, urls: DatabaseURLs) -> AsyncEngine:
         "statement_timeout": str(settings.db_statement_timeout_ms),
         # Never leave a transaction holding an audit chain lock behind a dead client.
         "idle_in_transaction_session_timeout": "30000",
+        # A backend whose client died mid-statement (a killed server, a dropped upload)
+        # notices within a second and rolls back, releasing its locks.
+        "client_connection_check_interval": "1000",
     }
     if urls.service_role:
         server_settings["role"] = urls.service_role

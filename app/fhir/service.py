@@ -24,6 +24,7 @@ async def search_care_teams(
     request_id: str,
     today: date,
     base_url: str,
+    policy: lookup.LookupPolicy,
 ) -> Resource:
     """A CareTeam search is a lookup: the very same call POST /v1/lookups makes.
 
@@ -35,7 +36,9 @@ async def search_care_teams(
         care_setting=search.care_setting,
         unscheduled=search.unscheduled,
     )
-    result = await lookup.look_up(session, user, request, request_id=request_id, today=today)
+    result = await lookup.look_up(
+        session, user, request, request_id=request_id, today=today, policy=policy
+    )
     return care_team_bundle(result, base_url)
 
 

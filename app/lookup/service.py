@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import service as abuse
+from app.abuse.schemas import HarvestLimits
 from app.audit import service as audit
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
-from app.config import get_settings
+from app.config import Settings
 from app.errors import Forbidden
 from app.lookup import repository
 from app.lookup.schemas import (
@@ -26,6 +29,18 @@ from app.notify import service as notify
 from app.patterns.rules import AttendanceRule, rules_from_settings
 from app.patterns.service import check_attendance_patterns
 from app.plans.visibility import plan_status
+
+
+@dataclass(frozen=True)
+class LookupPolicy:
+    """What a lookup enforces beyond the contract's rules, read from settings once."""
+
+    limits: HarvestLimits
+    attendance_rules: Sequence[AttendanceRule]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LookupPolicy:
+        return cls(HarvestLimits.from_settings(settings), rules_from_settings(settings))
 
 
 def decide_unscheduled(user: HealthUser, asked: bool | None) -> bool:
@@ -46,18 +61,20 @@ async def look_up(
     *,
     request_id: str | None,
     today: date,
-    attendance_rules: Sequence[AttendanceRule] | None = None,
+    policy: LookupPolicy,
 ) -> LookupResponse:
     """Answer a lookup and record it; the caller's transaction must commit before replying.
 
     The audit row, and for an unscheduled look at a flagged child one ``access``
     notification per responsible authority, are written in the same transaction as
     the read, so no plan is ever shown without a record of who saw it. Such a look
-    also checks the attendance-pattern rules (``attendance_rules``; None: the
-    process's configured ones) and may raise ``attendance-pattern`` notifications.
+    also checks the policy's attendance-pattern rules and may raise
+    ``attendance-pattern`` notifications. A caller over the policy's harvest limits is
+    refused before any plan is read.
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
+    await abuse.check_lookup(session, user, nhs_number, policy.limits)
     rows = await repository.visible_plans(session, nhs_number, today)
     access_id = uuid.uuid4()
     appended = await audit.record(
@@ -89,11 +106,7 @@ async def look_up(
             nhs_number=nhs_number,
             plan_types_by_authority=types_by_authority,
             now=appended.occurred_at,
-            rules=(
-                rules_from_settings(get_settings())
-                if attendance_rules is None
-                else attendance_rules
-            ),
+            rules=policy.attendance_rules,
         )
     history = await repository.unscheduled_history(session, nhs_number) if rows else []
     return LookupResponse(

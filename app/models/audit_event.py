@@ -3,7 +3,17 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +38,21 @@ class AuditEvent(Base):
             postgresql_where="subject_nhs_number IS NOT NULL",
         ),
         Index("ix_audit_events_kind_seq", "kind", "seq"),
+        # Harvest detection (app/abuse): distinct children per user / organisation per window.
+        Index(
+            "ix_audit_events_lookups_by_actor",
+            "actor_id",
+            "occurred_at",
+            postgresql_include=["subject_nhs_number"],
+            postgresql_where="kind = 'lookup'",
+        ),
+        Index(
+            "ix_audit_events_lookups_by_org",
+            text("(actor ->> 'org_code')"),
+            "occurred_at",
+            postgresql_include=["subject_nhs_number"],
+            postgresql_where="kind = 'lookup'",
+        ),
     )
 
     # seq comes from audit_events_seq, drawn only while the chain head is locked.

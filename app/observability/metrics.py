@@ -41,3 +41,9 @@ ATTENDANCE_PATTERN_ALERTS = Counter(
     ["rule"],
     registry=REGISTRY,
 )
+HARVEST_REFUSALS = Counter(
+    "cpis_harvest_refusals_total",
+    "Lookups refused with 429 because a user or organisation passed its harvest limit.",
+    ["limit"],
+    registry=REGISTRY,
+)

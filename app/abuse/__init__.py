@@ -1,0 +1,1 @@
+"""Harvest detection: one user or organisation looking up too many different children."""

@@ -1,0 +1,196 @@
+"""Bad input is a clear 4xx, never a 5xx: size, depth, hostile text, unbounded fields.
+
+The text checks run over every route in ``catalogue.POLICY`` that takes a JSON body and
+every one of its text fields, and the schema checks over the whole OpenAPI document, so
+routes added later are covered without new tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import Tokens, bearer
+from tests.security.catalogue import CLINICIAN_B0107, LOOKUP_BODY, POLICY, token_for, url_of
+
+# name -> the raw JSON text of a string value carrying it
+HOSTILE_TEXT = {
+    "NUL": r'"99967\u000004874"',
+    "raw control character": '"9996704874\x07"',
+    "right-to-left override": r'"\u202e9996704874"',
+    "right-to-left mark": r'"9996704874\u200f"',
+    "lone high surrogate": r'"9996704874\ud800"',
+    "lone low surrogate": r'"\udc009996704874"',
+    "byte-order mark": r'"\ufeff9996704874"',
+}
+JSON_ROUTES = [(m, p) for (m, p), policy in POLICY.items() if policy.json is not None]
+
+
+def _poisoned(body: dict[str, Any], field: str, raw_value: str) -> bytes:
+    marker = "__POISON__"
+    text = json.dumps({**body, field: marker})
+    return text.replace(json.dumps(marker), raw_value).encode()
+
+
+def _cases() -> Iterator[tuple[str, str, str, str]]:
+    for method, path in JSON_ROUTES:
+        for field in POLICY[(method, path)].text_fields:
+            for name in HOSTILE_TEXT:
+                yield method, path, field, name
+
+
+@pytest.mark.parametrize(("method", "path", "field", "oddity"), list(_cases()))
+async def test_hostile_text_in_any_field_is_a_clear_422(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    owner_db: asyncpg.Connection,
+    method: str,
+    path: str,
+    field: str,
+    oddity: str,
+) -> None:
+    policy = POLICY[(method, path)]
+    assert policy.json is not None
+    response = await client.request(
+        method,
+        url_of(path, policy),
+        content=_poisoned(policy.json, field, HOSTILE_TEXT[oddity]),
+        headers={
+            **bearer(token_for(tokens, CLINICIAN_B0107) or ""),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] in ("invalid-request", "invalid-nhs-number")
+    assert problem["detail"]
+    assert await owner_db.fetchval("SELECT count(*) FROM audit_events") == 0
+
+
+@pytest.fixture
+def lookup(tokens: Tokens) -> dict[str, Any]:
+    return {
+        "url": "/v1/lookups",
+        "headers": {**bearer(tokens.clinician()), "Content-Type": "application/json"},
+    }
+
+
+async def test_overlong_utf8_is_refused_as_not_utf8(
+    client: httpx.AsyncClient, lookup: dict[str, Any]
+) -> None:
+    body = b'{"nhs_number": "9996704874\xc0\xaf", "care_setting": "other"}'
+    response = await client.post(content=body, **lookup)
+    assert response.status_code == 422
+    assert "UTF-8" in response.json()["detail"]
+
+
+async def test_a_body_over_the_limit_is_413_before_parsing(
+    client: httpx.AsyncClient, lookup: dict[str, Any], owner_db: asyncpg.Connection
+) -> None:
+    body = json.dumps({**LOOKUP_BODY, "padding": "x" * 70_000}).encode()
+    response = await client.post(content=body, **lookup)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload-too-large"
+    assert response.headers["X-Request-ID"]
+    assert await owner_db.fetchval("SELECT count(*) FROM audit_events") == 0
+
+
+async def test_a_chunked_body_without_length_is_cut_off_at_the_limit(
+    client: httpx.AsyncClient, lookup: dict[str, Any]
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield b" " * 1024
+
+    response = await client.post(content=chunks(), **lookup)
+    assert response.status_code == 413
+
+
+async def test_a_declared_length_over_the_limit_is_refused_unread(
+    client: httpx.AsyncClient, lookup: dict[str, Any]
+) -> None:
+    headers = {**lookup["headers"], "Content-Length": "10000000"}
+    response = await client.post(lookup["url"], content=b"{}", headers=headers)
+    assert response.status_code == 413
+
+
+async def test_deeply_nested_json_is_refused_with_a_clear_message(
+    client: httpx.AsyncClient, lookup: dict[str, Any]
+) -> None:
+    nested = "[" * 5000 + "]" * 5000
+    body = f'{{"nhs_number": "9996704874", "care_setting": "other", "x": {nested}}}'
+    response = await client.post(content=body.encode(), **lookup)
+    assert response.status_code == 422
+    assert "nested" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b'"text"', b"null", b'{"nhs_number": 9996704874, "care_setting": "other"}'],
+)
+async def test_malformed_or_mistyped_json_is_422_not_500(
+    client: httpx.AsyncClient, lookup: dict[str, Any], body: bytes
+) -> None:
+    response = await client.post(content=body, **lookup)
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+async def test_hostile_text_in_the_query_string_is_refused(client: httpx.AsyncClient) -> None:
+    for query in ("x=%00", "x=%E2%80%AE", "x=%C0%AF", "%00=1"):
+        response = await client.get(f"/healthz?{query}")
+        assert response.status_code == 422, query
+
+
+async def test_unknown_paths_and_methods_answer_problem_json(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/v1/no-such-thing")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not-found")
+    wrong = await client.get("/v1/lookups")
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "method-not-allowed")
+    assert wrong.headers["Allow"] == "POST"
+
+
+def _strings(schema: dict[str, Any], spec: dict[str, Any], where: str) -> Iterator[tuple]:
+    """Every string schema reachable from ``schema``, with a readable location."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        yield from _strings(spec["components"]["schemas"][name], spec, f"{where}<{name}>")
+        return
+    if schema.get("type") == "string":
+        yield where, schema
+    for key in ("anyOf", "oneOf", "allOf"):
+        for i, sub in enumerate(schema.get(key, [])):
+            yield from _strings(sub, spec, f"{where}/{key}{i}")
+    for name, sub in schema.get("properties", {}).items():
+        yield from _strings(sub, spec, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _strings(schema["items"], spec, f"{where}[]")
+
+
+async def test_every_input_string_and_page_size_is_bounded(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    unbounded, bad_limits = [], []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            inputs = [
+                (f"{method} {path} {p['in']}:{p['name']}", p.get("schema", {}))
+                for p in op.get("parameters", [])
+            ]
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                inputs.append((f"{method} {path} body", media.get("schema", {})))
+            for where, schema in inputs:
+                for loc, s in _strings(schema, spec, where):
+                    if "maxLength" not in s and "enum" not in s and "format" not in s:
+                        unbounded.append(loc)
+            for p in op.get("parameters", []):
+                s = p.get("schema", {})
+                if p["name"] == "limit" and (s.get("minimum") != 1 or s.get("maximum") != 1000):
+                    bad_limits.append(f"{method} {path}")
+    assert unbounded == []
+    assert bad_limits == []
