@@ -213,9 +213,11 @@ async def test_native_api_errors_stay_problem_json(
     assert unauthenticated.headers["content-type"] == "application/problem+json"
     assert unauthenticated.json()["code"] == "unauthorized"
     missing = await client.get("/v1/nowhere")
-    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "not-found"
     wrong_method = await client.get("/v1/lookups")
-    assert (wrong_method.status_code, wrong_method.json()) == (
-        405,
-        {"detail": "Method Not Allowed"},
-    )
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
+    assert wrong_method.json()["code"] == "method-not-allowed"
+    assert wrong_method.headers["allow"] == "POST"

@@ -119,11 +119,14 @@ async def test_an_upload_killed_mid_merge_leaves_plans_as_before_and_the_retry_s
         await blocker.close()
         if process.poll() is None:
             process.kill()
-    # Once the orphaned backend notices its client is gone, nothing it did remains.
+    # Once the orphaned backend notices its client is gone it rolls back, releasing the
+    # per-authority upload lock; nothing it did remains. (Other service connections,
+    # such as the webhook dispatcher's, stay open: count the upload's lock only.)
     await wait_for(
         owner_db,
-        "SELECT count(*) = 0 FROM pg_stat_activity"
-        " WHERE datname = current_database() AND usename = 'cpis_service'",
+        "SELECT count(*) = 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE a.datname = current_database() AND a.usename = 'cpis_service'"
+        " AND l.locktype = 'advisory'",
     )
     assert await plans_of(owner_db) == before
     assert await upload_count(owner_db) == 0
