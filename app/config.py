@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    audit_chains: int = Field(default=16, ge=1, le=256)
     max_json_depth: int = Field(default=32, ge=2, le=512)
 
     # Harvesting: distinct NHS numbers one user / one organisation may look up in a
