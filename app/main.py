@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.api import lookups, operations, problems
 from app.auth.keys import provider_from_settings
+from app.auth.token_cache import VerifiedTokens
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
 from app.observability.middleware import RequestContextMiddleware
@@ -36,6 +37,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.jwks = provider_from_settings(settings)
+        app.state.verified_tokens = VerifiedTokens()
         if settings.development_mode:
             log.warning(
                 "DEVELOPMENT MODE: tokens are signed by a local key (cpis token); "
