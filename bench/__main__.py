@@ -58,6 +58,7 @@ async def prepare(
     await db.clone(cluster, found.full, run_full)
     cloned = time.perf_counter() - started
     await db.clone(cluster, found.no_audit, run_empty)
+    await db.settle(cluster)
     source = (f"cloned from cached template `{found.full}` in {cloned:.1f} s" if was_cached
               else f"loaded into template `{found.full}` in {prepared:.1f} s, cloned in "
               f"{cloned:.1f} s")  # fmt: skip

@@ -29,7 +29,7 @@ import uvicorn
 from app.audit.chain import event_hash
 from app.clock import today_in_london
 from app.plans.visibility import plan_status, visible_sql
-from app.serving import UVICORN_OPTIONS
+from app.serving import UVICORN_OPTIONS, freeze_startup_heap
 
 LOCK_FREE_HEAD = """
 WITH head AS (SELECT chain, last_hash FROM audit_chain_heads
@@ -73,7 +73,6 @@ WHERE a.subject_nhs_number = $1 AND a.kind = 'lookup' AND a.unscheduled
 ORDER BY a.occurred_at DESC, a.seq DESC LIMIT 25
 """
 JSON = [(b"content-type", b"application/json")]
-Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
 
 def _claims(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -166,7 +165,8 @@ class Ceiling:
         return _answer(access_id, nhs, plans, history, today)
 
     @staticmethod
-    async def _notify(conn: Connection, nhs: str, plans: list[asyncpg.Record],
+    async def _notify(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], nhs: str,
+                      plans: list[asyncpg.Record],
                       actor: dict[str, Any], now: datetime, setting: str) -> None:  # fmt: skip
         types: dict[str, set[str]] = defaultdict(set)
         for plan in plans:
@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=20)
     args = parser.parse_args()
     app = Ceiling(args.dsn, args.pool_size)
+    freeze_startup_heap()  # as cpis serve does
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_OPTIONS)
 
 

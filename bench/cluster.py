@@ -7,6 +7,7 @@ service uses (``cpis_owner``, ``cpis_app``, ``cpis_service``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -117,3 +118,13 @@ async def drop(cluster: Cluster, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def settle(cluster: Cluster) -> None:
+    """Write back what cloning dirtied, so that no measurement shares the disk with it."""
+    conn = await cluster.admin()
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+    await asyncio.to_thread(os.sync)

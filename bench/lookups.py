@@ -30,6 +30,7 @@ class LookupFigures:
     ceiling: list[Run]  # C_lookup, same data, same loop
     no_audit: list[Run]  # L3's reference: the service with an empty audit trail
     paced: list[Run]  # L2: paced at half the service's median throughput
+    ceiling_paced: list[Run]  # the ceiling at that same rate: the machine's own latency floor
     paced_target_rps: float
     connections: int
     paced_connections: int
@@ -65,6 +66,14 @@ class LookupFigures:
     @property
     def l2_p99(self) -> Spread:
         return Spread.of([r.p99_ms for r in self.paced])
+
+    @property
+    def ceiling_p50(self) -> Spread:
+        return Spread.of([r.p50_ms for r in self.ceiling_paced])
+
+    @property
+    def ceiling_p99(self) -> Spread:
+        return Spread.of([r.p99_ms for r in self.ceiling_paced])
 
     def verdicts(self) -> list[Verdict]:
         ratio, l3, p50, p99 = self.l1_ratio, self.l3_ratio, self.l2_p50, self.l2_p99
@@ -111,10 +120,12 @@ def measure(profile: Profile, generator: Generator, workload: Workload,
         # Each connection pauses Exp(mean) between requests; with many connections the
         # arrivals approximate a Poisson stream at `target` per second.
         pause_ms = 1000 * profile.paced_connections / target
-        paced = [
-            generator.run(svc.url, workload, seconds=profile.duration_s,
-                          connections=profile.paced_connections, mean_pause_ms=pause_ms)
-            for _ in range(profile.repeats)
-        ]  # fmt: skip
-    return LookupFigures(service, ceiling, no_audit, paced, target, profile.connections,
-                         profile.paced_connections)  # fmt: skip
+        paced: list[Run] = []
+        ceiling_paced: list[Run] = []
+        for _ in range(profile.repeats):
+            for server, runs in ((svc, paced), (ceil, ceiling_paced)):
+                runs.append(generator.run(server.url, workload, seconds=profile.duration_s,
+                                          connections=profile.paced_connections,
+                                          mean_pause_ms=pause_ms))  # fmt: skip
+    return LookupFigures(service, ceiling, no_audit, paced, ceiling_paced, target,
+                         profile.connections, profile.paced_connections)  # fmt: skip

@@ -45,6 +45,12 @@ def _figures(f: LookupFigures) -> list[str]:
          f"{f.l2_rate.median / f.l1.median:.2f} × L1"],
         ["L2 p50", "latency at that rate", f.l2_p50.text("{:.1f}", " ms"), "—"],
         ["L2 p99", "latency at that rate", f.l2_p99.text("{:.1f}", " ms"), "—"],
+        ["`C_lookup` p50", "the ceiling's latency at the same rate and pacing",
+         f.ceiling_p50.text("{:.1f}", " ms"),
+         f"L2 p50 / this: {f.l2_p50.ratio_to(f.ceiling_p50):.1f} ×"],
+        ["`C_lookup` p99", "the ceiling's latency at the same rate and pacing",
+         f.ceiling_p99.text("{:.1f}", " ms"),
+         f"L2 p99 / this: {f.l2_p99.ratio_to(f.ceiling_p99):.1f} ×"],
     ]  # fmt: skip
     rows += [[f"`{name}`", what, f"not measured yet ({why})", "—"]
              for name, what, why in PENDING_CEILINGS]  # fmt: skip
