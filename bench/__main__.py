@@ -28,6 +28,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float, help="seconds per measurement")
     parser.add_argument("--reload", action="store_true", help="rebuild the cached dataset")
+    parser.add_argument(
+        "--profile", action="store_true", help="also record the service with py-spy (speedscope)"
+    )
     return parser.parse_args(argv)
 
 
@@ -85,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         service_dir = profile.data_dir / "service"
         load = asyncio.run(workload.build(profile, people(profile), full.owner, service_dir))
         facts = machine.facts(asyncio.run(cluster.server_version()), generator.wrk_binary)
+        flame = profile.data_dir / "service-profile.speedscope.json" if args.profile else None
         figures = lookups.measure(profile, generator, load, full, empty, service_dir,
-                                  profile.data_dir / "logs")  # fmt: skip
+                                  profile.data_dir / "logs", flame)  # fmt: skip
+        if flame is not None:
+            notes.append(f"py-spy profile of the service under the closed loop: `{flame}`")
         facts["load average at end"] = machine.load_average()
     finally:
         if server is not None:

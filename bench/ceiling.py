@@ -1,7 +1,7 @@
 """C_lookup: the lookup's work with nothing else, the most this machine can give.
 
 A raw ASGI app on raw asyncpg (statements prepared once per connection by asyncpg's
-statement cache), answering with pre-serialised JSON pieces. Per request it does what
+statement cache), answering with JSON serialised by orjson in one call. Per request it does what
 the service's lookup does in the database: lock a free audit chain head and draw seq,
 read the visible plans with their authority's contacts, hash the event onto its chain,
 insert it and move the head, insert one notification per responsible authority for an
@@ -26,52 +26,22 @@ import asyncpg
 import orjson
 import uvicorn
 
+from app.audit import repository as audit_repository
 from app.audit.chain import event_hash
 from app.clock import today_in_london
-from app.plans.visibility import plan_status, visible_sql
+from app.lookup import repository as lookup_repository
+from app.notify import repository as notify_repository
+from app.plans.visibility import plan_status
 from app.serving import UVICORN_OPTIONS, freeze_startup_heap
 
-LOCK_FREE_HEAD = """
-WITH head AS (SELECT chain, last_hash FROM audit_chain_heads
-              ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
-SELECT chain, last_hash, nextval('audit_events_seq') AS seq FROM head
-"""
-LOCK_HEAD = """
-WITH head AS (SELECT chain, last_hash FROM audit_chain_heads
-              WHERE chain = (SELECT min(chain) + $1 % count(*) FROM audit_chain_heads) FOR UPDATE)
-SELECT chain, last_hash, nextval('audit_events_seq') AS seq FROM head
-"""
-PLANS = f"""
-SELECT p.plan_type, p.start_date, p.end_date, la.code, la.name,
-       la.office_hours_phone, la.emergency_duty_phone
-FROM plans p JOIN local_authorities la ON la.code = p.local_authority_code
-WHERE p.nhs_number = $1 AND {visible_sql("p").replace(":today", "$2")}
-ORDER BY p.start_date DESC, la.code, p.plan_type
-"""  # noqa: S608 - constant fragments only
-APPEND = """
-WITH event AS (
-  INSERT INTO audit_events (seq, chain, kind, occurred_at, actor_id, actor, subject_nhs_number,
-    unscheduled, care_setting, request_id, detail, prev_hash, hash)
-  VALUES ($1, $2, 'lookup', $3, $4, $5::jsonb, $6, $7, $8, $9, $10::jsonb, $11, $12))
-UPDATE audit_chain_heads SET last_seq = $1, last_hash = $12 WHERE chain = $2
-"""
-NOTIFY = """
-INSERT INTO notifications (id, local_authority_code, type, nhs_number, created_at, payload)
-SELECT n.id, n.code, 'access', $1, now(), n.payload
-FROM unnest($2::uuid[], $3::text[], $4::jsonb[]) AS n(id, code, payload)
-"""
-HISTORY = """
-SELECT a.occurred_at, a.actor->>'name' AS user_name, a.actor->>'role_name' AS role_name,
-       a.actor->>'org_code' AS org_code, a.actor->>'org_name' AS org_name, a.care_setting
-FROM audit_events a
-WHERE a.subject_nhs_number = $1 AND a.kind = 'lookup' AND a.unscheduled
-  AND NOT EXISTS (
-    SELECT 1 FROM audit_events b
-    WHERE b.subject_nhs_number = $1 AND b.kind = 'lookup' AND b.unscheduled
-      AND b.actor_id = a.actor_id AND b.occurred_at < a.occurred_at
-      AND b.occurred_at > a.occurred_at - interval '24 hours')
-ORDER BY a.occurred_at DESC, a.seq DESC LIMIT 25
-"""
+# The service's own statements: the ceiling must do exactly the database work the
+# service does, so any change to that work moves both figures.
+LOCK_FREE_HEAD = audit_repository._LOCK_FREE_HEAD
+LOCK_HEAD = audit_repository._LOCK_HEAD
+APPEND = audit_repository._INSERT
+PLANS = lookup_repository._VISIBLE_PLANS
+HISTORY = lookup_repository._UNSCHEDULED_HISTORY
+NOTIFY = notify_repository._INSERT_MANY
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -155,9 +125,9 @@ class Ceiling:
                       "detail": detail}  # fmt: skip
             digest = event_hash(head["last_hash"], fields)
             await conn.execute(
-                APPEND, head["seq"], head["chain"], now, actor["sub"], orjson.dumps(actor).decode(),
-                nhs, unscheduled, setting, access_id, orjson.dumps(detail).decode(),
-                head["last_hash"], digest,
+                APPEND, head["seq"], head["chain"], "lookup", now, actor["sub"],
+                orjson.dumps(actor).decode(), nhs, unscheduled, setting, access_id,
+                orjson.dumps(detail).decode(), head["last_hash"], digest,
             )  # fmt: skip
             if unscheduled and plans:
                 await self._notify(conn, nhs, plans, actor, now, setting)
@@ -177,7 +147,7 @@ class Ceiling:
         codes = sorted(types)
         payloads = [orjson.dumps({"nhs_number": nhs, "plan_types": sorted(types[c]), **access})
                     .decode() for c in codes]  # fmt: skip
-        await conn.execute(NOTIFY, nhs, [uuid.uuid4() for _ in codes], codes, payloads)
+        await conn.execute(NOTIFY, "access", nhs, [uuid.uuid4() for _ in codes], codes, payloads)
 
 
 def _answer(access_id: str, nhs: str, plans: list[asyncpg.Record],
@@ -190,7 +160,7 @@ def _answer(access_id: str, nhs: str, plans: list[asyncpg.Record],
                                        "office_hours_phone": p["office_hours_phone"],
                                        "emergency_duty_phone": p["emergency_duty_phone"]}}
                   for p in plans],
-        "access_history": [{"accessed_at": h["occurred_at"], "user_name": h["user_name"],
+        "access_history": [{"accessed_at": h["accessed_at"], "user_name": h["user_name"],
                             "role_name": h["role_name"], "org_code": h["org_code"],
                             "org_name": h["org_name"], "care_setting": h["care_setting"]}
                            for h in history],

@@ -46,9 +46,12 @@ class LoadError(RuntimeError):
 
 
 def ensure_wrk(*, required: bool) -> str | None:
-    """wrk's path, installing the Debian package if missing; None only when not required."""
+    """wrk's path; when required, installed with apt-get if missing, else None if missing.
+
+    The smoke run (CI) never installs anything: without wrk it uses the httpx fallback.
+    """
     found = shutil.which("wrk")
-    if found:
+    if found or not required:
         return found
     apt = shutil.which("apt-get")
     if apt and os.geteuid() == 0:
@@ -56,7 +59,7 @@ def ensure_wrk(*, required: bool) -> str | None:
         for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "wrk"]):
             subprocess.run(command, check=False, stdin=subprocess.DEVNULL)  # noqa: S603
         found = shutil.which("wrk")
-    if found or not required:
+    if found:
         return found
     raise LoadError(
         "wrk is not installed and `apt-get install -y wrk` did not install it (needs root and "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.db.session import DatabaseURLs
-from bench import servers
+from bench import profiling, servers
 from bench.load import Generator, Run
 from bench.profiles import Profile
 from bench.stats import Spread
@@ -92,8 +92,9 @@ class LookupFigures:
 
 def measure(profile: Profile, generator: Generator, workload: Workload,
             full: DatabaseURLs, empty: DatabaseURLs, service_dir: Path,
-            logs: Path) -> LookupFigures:  # fmt: skip
-    pool = Settings().db_pool_size + Settings().db_pool_max_overflow  # the service's own maximum
+            logs: Path, profile_to: Path | None = None) -> LookupFigures:  # fmt: skip
+    settings = Settings()
+    pool = settings.db_pool_size + settings.db_pool_max_overflow  # the service's own maximum
     logs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         svc = stack.enter_context(
@@ -116,6 +117,9 @@ def measure(profile: Profile, generator: Generator, workload: Workload,
             service.append(closed(svc.url, profile.duration_s))
             ceiling.append(closed(ceil.url, profile.duration_s))
             no_audit.append(closed(svc0.url, profile.duration_s))
+        if profile_to is not None:  # one extra run, not part of any figure
+            with profiling.recording(svc.pid, profile.duration_s, profile_to):
+                closed(svc.url, profile.duration_s)
         target = L2_LOAD_SHARE * Spread.of([r.rps for r in service]).median
         # Each connection pauses Exp(mean) between requests; with many connections the
         # arrivals approximate a Poisson stream at `target` per second.

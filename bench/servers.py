@@ -65,11 +65,14 @@ def _process(name: str, command: list[str], env: dict[str, str], log: Path,
                 process.wait(5)
 
 
+# The bench mints development tokens, so the service must not see a real identity provider.
+_NOT_PASSED = ("CPIS_ENV", "CPIS_JWT_ISSUER", "CPIS_JWT_AUDIENCE", "CPIS_JWKS_URL",
+               "CPIS_JWKS_FILE", "TEST_DATABASE_URL")  # fmt: skip
+
+
 def service_env(urls: DatabaseURLs, data_dir: Path) -> dict[str, str]:
-    """The service on an external database URL, in development mode (its own signing key)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CPIS_", "PG"))}
-    env.pop("DATABASE_URL", None)
-    env.pop("TEST_DATABASE_URL", None)
+    """The service on the bench database, in development mode; other CPIS_* settings pass."""
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_PASSED and not k.startswith("PG")}
     env |= {
         "DATABASE_URL": urls.owner,
         "CPIS_APP_DATABASE_URL": urls.service,

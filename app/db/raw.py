@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import ServiceUnavailable
+
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The session's asyncpg connection, with the session's transaction begun on it."""
@@ -26,7 +28,13 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     # statement must never run outside the request's transaction, so begin it here
     # exactly as the adapter would (SQLAlchemy is pinned; tests/db/test_raw.py guards it).
     if adapted._transaction is None:
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except Exception as error:
+            # SQLAlchemy never saw this failure, so it would hand the dead connection out
+            # again: drop it from the pool ourselves and fail closed.
+            await connection.invalidate()
+            raise ServiceUnavailable("the service cannot reach its database; retry") from error
     driver: asyncpg.Connection = adapted._connection
     if not driver.is_in_transaction():
         raise RuntimeError("the session's connection is not in a transaction")

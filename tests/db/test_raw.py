@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import asyncpg
+import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.db.raw import driver_connection
 from app.db.session import DatabaseURLs
 from app.db.urls import async_url
+from tests.conftest import Server, Tokens, bearer
 from tests.support import CAMDEN, CHILD_A
 
 _INSERT = "INSERT INTO notifications (id, local_authority_code, type, nhs_number, payload)"
@@ -45,3 +49,25 @@ async def test_a_raw_statement_commits_with_the_session(
         assert await _count(owner_db) == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_lost_between_requests_fails_one_request_closed_then_recovers(
+    client: httpx.AsyncClient, tokens: Tokens, pg_server: Server, database: DatabaseURLs
+) -> None:
+    body = {"nhs_number": CHILD_A, "care_setting": "emergency-department"}
+    headers = bearer(tokens.clinician())
+    assert (await client.post("/v1/lookups", json=body, headers=headers)).status_code == 200
+    admin = await asyncpg.connect(pg_server.admin_url)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND usename = 'cpis_service'",
+            urlsplit(database.service).path.lstrip("/"),
+        )
+    finally:
+        await admin.close()
+    statuses = [
+        (await client.post("/v1/lookups", json=body, headers=headers)).status_code for _ in range(3)
+    ]
+    assert set(statuses[:1]) <= {200, 503}
+    assert statuses[1:] == [200, 200]  # the dead connection was not handed out again
