@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
-    report = Report(profile, generator.name, facts, dataset, figures, notes)
+    report = Report(profile, generator.name, facts, dataset, [figures], notes)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(render(report))
     for verdict in report.verdicts():

@@ -89,6 +89,31 @@ class LookupFigures:
                     "≥ 0.9 ×", l3.text("{:.2f}", " ×"), judged(l3.median >= 0.9)),
         ]  # fmt: skip
 
+    def figure_rows(self) -> list[list[str]]:
+        """Rows of the report's figures table: figure, what, median [min–max], ratio."""
+        l2_share = self.l2_rate.median / self.l1.median
+        return [
+            ["`C_lookup`", "ceiling: raw ASGI + asyncpg, same work, same data, closed loop",
+             self.c_lookup.text(unit=" /s"), "—"],
+            ["L1", "service (`cpis serve`), plans + prior audit trail, closed loop",
+             self.l1.text(unit=" /s"),
+             f"{self.l1_ratio.text('{:.2f}', ' ×')} `C_lookup`"],
+            ["L3 reference", "service, same plans, audit table starting empty, closed loop",
+             self.l3_reference.text(unit=" /s"),
+             f"L1 / this: {self.l3_ratio.text('{:.2f}', ' ×')}"],
+            ["L2 rate", f"service, {self.paced_connections} connections with exponential "
+             f"pauses, aiming at {self.paced_target_rps:,.0f} /s (50 % of L1)",
+             self.l2_rate.text(unit=" /s"), f"{l2_share:.2f} × L1"],
+            ["L2 p50", "latency at that rate", self.l2_p50.text("{:.1f}", " ms"), "—"],
+            ["L2 p99", "latency at that rate", self.l2_p99.text("{:.1f}", " ms"), "—"],
+            ["`C_lookup` p50", "the ceiling's latency at the same rate and pacing",
+             self.ceiling_p50.text("{:.1f}", " ms"),
+             f"L2 p50 / this: {self.l2_p50.ratio_to(self.ceiling_p50):.1f} ×"],
+            ["`C_lookup` p99", "the ceiling's latency at the same rate and pacing",
+             self.ceiling_p99.text("{:.1f}", " ms"),
+             f"L2 p99 / this: {self.l2_p99.ratio_to(self.ceiling_p99):.1f} ×"],
+        ]  # fmt: skip
+
 
 def measure(profile: Profile, generator: Generator, workload: Workload,
             full: DatabaseURLs, empty: DatabaseURLs, service_dir: Path,

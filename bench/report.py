@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from bench.lookups import LookupFigures
 from bench.profiles import Profile
 from bench.targets import PENDING, PENDING_CEILINGS, Verdict
+
+
+class Measured(Protocol):
+    """What a group of measurements gives the report (LookupFigures; uploads, history and
+    audit-verify figures slot in the same way and replace their ``PENDING`` entries)."""
+
+    def verdicts(self) -> list[Verdict]: ...
+
+    def figure_rows(self) -> list[list[str]]: ...
 
 
 @dataclass
@@ -17,44 +25,26 @@ class Report:
     generator: str
     machine: dict[str, str]
     dataset: dict[str, Any]
-    lookups: LookupFigures
+    measured: list[Measured]
     notes: list[str] = field(default_factory=list)
 
     def verdicts(self) -> list[Verdict]:
-        measured = {v.id: v for v in self.lookups.verdicts()}
-        pending = {p.id: p.verdict() for p in PENDING}
+        found = {v.id: v for m in self.measured for v in m.verdicts()}
+        pending = {p.id: p.verdict() for p in PENDING if p.id not in found}
         order = ("L1", "L2", "L3", "L4", "U1", "U2", "H1", "A1")
-        return [measured.get(i) or pending[i] for i in order]
+        return [found.get(i) or pending[i] for i in order]
+
+    def figure_rows(self) -> list[list[str]]:
+        rows = [row for m in self.measured for row in m.figure_rows()]
+        shown = {row[0] for row in rows}
+        pending = [n for n in PENDING_CEILINGS if f"`{n[0]}`" not in shown]
+        return rows + [[f"`{name}`", what, f"not measured yet ({why})", "—"]
+                       for name, what, why in pending]  # fmt: skip
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def _figures(f: LookupFigures) -> list[str]:
-    rows = [
-        ["`C_lookup`", "ceiling: raw ASGI + asyncpg, same work, full dataset, closed loop",
-         f.c_lookup.text(unit=" /s"), "—"],
-        ["L1", "service (`cpis serve`), full dataset, closed loop", f.l1.text(unit=" /s"),
-         f"{f.l1_ratio.text('{:.2f}', ' ×')} `C_lookup`"],
-        ["L3 reference", "service, same plans, audit table starting empty, closed loop",
-         f.l3_reference.text(unit=" /s"), f"L1 / this: {f.l3_ratio.text('{:.2f}', ' ×')}"],
-        ["L2 rate", f"service, {f.paced_connections} connections with exponential pauses, "
-         f"aiming at {f.paced_target_rps:,.0f} /s (50 % of L1)", f.l2_rate.text(unit=" /s"),
-         f"{f.l2_rate.median / f.l1.median:.2f} × L1"],
-        ["L2 p50", "latency at that rate", f.l2_p50.text("{:.1f}", " ms"), "—"],
-        ["L2 p99", "latency at that rate", f.l2_p99.text("{:.1f}", " ms"), "—"],
-        ["`C_lookup` p50", "the ceiling's latency at the same rate and pacing",
-         f.ceiling_p50.text("{:.1f}", " ms"),
-         f"L2 p50 / this: {f.l2_p50.ratio_to(f.ceiling_p50):.1f} ×"],
-        ["`C_lookup` p99", "the ceiling's latency at the same rate and pacing",
-         f.ceiling_p99.text("{:.1f}", " ms"),
-         f"L2 p99 / this: {f.l2_p99.ratio_to(f.ceiling_p99):.1f} ×"],
-    ]  # fmt: skip
-    rows += [[f"`{name}`", what, f"not measured yet ({why})", "—"]
-             for name, what, why in PENDING_CEILINGS]  # fmt: skip
-    return _table(["figure", "what", "median [min–max]", "ratio"], rows)
 
 
 def render(report: Report) -> str:
@@ -78,7 +68,7 @@ def render(report: Report) -> str:
         "",
         "## Figures",
         "",
-        *_figures(report.lookups),
+        *_table(["figure", "what", "median [min–max]", "ratio"], report.figure_rows()),
         "",
         "## Dataset",
         "",
