@@ -7,7 +7,6 @@ service uses (``cpis_owner``, ``cpis_app``, ``cpis_service``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -121,10 +120,13 @@ async def drop(cluster: Cluster, name: str) -> None:
 
 
 async def settle(cluster: Cluster) -> None:
-    """Write back what cloning dirtied, so that no measurement shares the disk with it."""
+    """Write back what cloning dirtied, so that no measurement shares the disk with it.
+
+    A CHECKPOINT flushes this cluster only; a system-wide sync would also stall every
+    other process's writes on a shared machine (the test suite's own databases included).
+    """
     conn = await cluster.admin()
     try:
         await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
-    await asyncio.to_thread(os.sync)
