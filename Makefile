@@ -44,3 +44,11 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (not CI; see docs/benchmarks.md). Installs wrk with apt-get if it is missing.
+.PHONY: bench bench-smoke
+bench: $(STAMP)
+	$(BIN)/python -m bench full
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench smoke

@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.db.migrate import upgrade_to_head
     from app.main import create_app
+    from app.serving import UVICORN_OPTIONS, freeze_startup_heap
 
     if settings.env == "production" and settings.development_mode:
         print(
@@ -66,15 +67,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             _load_demo(settings, urls, only_if_empty=True)
         if settings.development_mode:
             print(DEV_BANNER.format(host=args.host, port=args.port), file=sys.stderr)
-        uvicorn.run(
-            create_app(settings, urls),
-            host=args.host,
-            port=args.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        app = create_app(settings, urls)
+        freeze_startup_heap()
+        uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
     return 0
 
 

@@ -23,6 +23,7 @@ from app.api import (
     uploads,
 )
 from app.auth.keys import provider_from_settings
+from app.auth.token_cache import VerifiedTokens
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
 from app.lookup.service import LookupPolicy
@@ -52,6 +53,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.jwks = provider_from_settings(settings)
+        app.state.verified_tokens = VerifiedTokens()
         if settings.development_mode:
             log.warning(
                 "DEVELOPMENT MODE: tokens are signed by a local key (cpis token); "

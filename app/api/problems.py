@@ -10,6 +10,7 @@ import logging
 import traceback
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -185,6 +186,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     # Any database failure fails closed with 503: no answer without its audit row.
-    for unavailable in (DBAPIError, PoolTimeout, OSError, TimeoutError):
+    # asyncpg's own errors reach here from the hot paths that use it directly (app/db/raw.py).
+    for unavailable in (
+        DBAPIError,
+        PoolTimeout,
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ):
         app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

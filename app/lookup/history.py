@@ -58,4 +58,4 @@ async def recent_accesses(
             subject_nhs_number=nhs_number,
         ),
     )
-    return [HistoryEntry.model_validate(row._asdict()) for row in rows]
+    return [HistoryEntry.model_validate(dict(row)) for row in rows]

@@ -92,7 +92,7 @@ async def look_up(
     if unscheduled and rows:
         types_by_authority: dict[str, list[str]] = defaultdict(list)
         for row in rows:
-            types_by_authority[row.code].append(row.plan_type)
+            types_by_authority[row["code"]].append(row["plan_type"])
         await notify.notify_access(
             session,
             nhs_number=nhs_number,
@@ -115,18 +115,18 @@ async def look_up(
         has_plans=bool(rows),
         plans=[
             PlanView(
-                plan_type=row.plan_type,
-                start_date=row.start_date,
-                end_date=row.end_date,
-                status=plan_status(row.end_date, today),
+                plan_type=row["plan_type"],
+                start_date=row["start_date"],
+                end_date=row["end_date"],
+                status=plan_status(row["end_date"], today),
                 local_authority=LocalAuthorityContact(
-                    code=row.code,
-                    name=row.name,
-                    office_hours_phone=row.office_hours_phone,
-                    emergency_duty_phone=row.emergency_duty_phone,
+                    code=row["code"],
+                    name=row["name"],
+                    office_hours_phone=row["office_hours_phone"],
+                    emergency_duty_phone=row["emergency_duty_phone"],
                 ),
             )
             for row in rows
         ],
-        access_history=[AccessEntry.model_validate(row._asdict()) for row in history],
+        access_history=[AccessEntry.model_validate(dict(row)) for row in history],
     )

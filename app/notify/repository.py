@@ -11,14 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_INSERT_MANY = text(
-    """
+from app.db.raw import driver_connection
+
+# Raw asyncpg on the session's connection and transaction: a lookup's access
+# notifications are on its hot path (app/db/raw.py).
+_INSERT_MANY = """
     INSERT INTO notifications (id, local_authority_code, type, nhs_number, created_at, payload)
-    SELECT n.id, n.code, :type, :nhs_number, now(), n.payload
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS text[]), CAST(:payloads AS jsonb[]))
-      AS n(id, code, payload)
+    SELECT n.id, n.code, $1, $2, now(), n.payload
+    FROM unnest($3::uuid[], $4::text[], $5::jsonb[]) AS n(id, code, payload)
     """
-)
 
 
 async def insert_many(
@@ -30,15 +31,14 @@ async def insert_many(
 ) -> list[uuid.UUID]:
     """One statement for all ``(authority code, payload)`` pairs; returns the new ids."""
     ids = [uuid.uuid4() for _ in payloads]
-    await session.execute(
+    conn = await driver_connection(session)
+    await conn.execute(
         _INSERT_MANY,
-        {
-            "type": type_,
-            "nhs_number": nhs_number,
-            "ids": ids,
-            "codes": [code for code, _ in payloads],
-            "payloads": [orjson.dumps(payload).decode() for _, payload in payloads],
-        },
+        type_,
+        nhs_number,
+        ids,
+        [code for code, _ in payloads],
+        [orjson.dumps(payload).decode() for _, payload in payloads],
     )
     return ids
 

@@ -1,0 +1,41 @@
+"""The asyncpg connection beneath a session, for the few statements measured to need it.
+
+The lookup's statements are fixed and run on every registration; through SQLAlchemy's
+AsyncSession each one pays for the greenlet bridge, statement compilation and result
+wrapping, which the benchmark (``make bench``, L1 against ``C_lookup``) showed to be a
+large share of a lookup's cost. Those statements go straight to asyncpg (prepared once
+per connection by its statement cache) on the *same* connection and in the *same*
+transaction as the session, so the session dependency still commits everything, audit
+row included, before the response is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import ServiceUnavailable
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The session's asyncpg connection, with the session's transaction begun on it."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement. A raw
+    # statement must never run outside the request's transaction, so begin it here
+    # exactly as the adapter would (SQLAlchemy is pinned; tests/db/test_raw.py guards it).
+    if adapted._transaction is None:
+        try:
+            await adapted._start_transaction()
+        except Exception as error:
+            # SQLAlchemy never saw this failure, so it would hand the dead connection out
+            # again: drop it from the pool ourselves and fail closed.
+            await connection.invalidate()
+            raise ServiceUnavailable("the service cannot reach its database; retry") from error
+    driver: asyncpg.Connection = adapted._connection
+    if not driver.is_in_transaction():
+        raise RuntimeError("the session's connection is not in a transaction")
+    return driver

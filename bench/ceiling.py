@@ -1,0 +1,182 @@
+"""C_lookup: the lookup's work with nothing else, the most this machine can give.
+
+A raw ASGI app on raw asyncpg (statements prepared once per connection by asyncpg's
+statement cache), answering with JSON serialised by orjson in one call. Per request it does what
+the service's lookup does in the database: lock a free audit chain head and draw seq,
+read the visible plans with their authority's contacts, hash the event onto its chain,
+insert it and move the head, insert one notification per responsible authority for an
+unscheduled look at a flagged child, read the 24-hour-deduplicated history, commit,
+answer. It skips what the service adds around that: signature checks (it decodes the
+token's claims unverified), schema validation, error mapping, metrics and logs.
+
+Served by the same uvicorn options as ``cpis serve`` (app.serving).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import uvicorn
+
+from app.audit import repository as audit_repository
+from app.audit.chain import event_hash
+from app.clock import today_in_london
+from app.lookup import repository as lookup_repository
+from app.notify import repository as notify_repository
+from app.plans.visibility import plan_status
+from app.serving import UVICORN_OPTIONS, freeze_startup_heap
+
+# The service's own statements: the ceiling must do exactly the database work the
+# service does, so any change to that work moves both figures.
+LOCK_FREE_HEAD = audit_repository._LOCK_FREE_HEAD
+LOCK_HEAD = audit_repository._LOCK_HEAD
+APPEND = audit_repository._INSERT
+PLANS = lookup_repository._VISIBLE_PLANS
+HISTORY = lookup_repository._UNSCHEDULED_HISTORY
+NOTIFY = notify_repository._INSERT_MANY
+JSON = [(b"content-type", b"application/json")]
+
+
+def _claims(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The token's claims, NOT verified: the ceiling measures the database work only."""
+    for name, value in headers:
+        if name == b"authorization":
+            payload = value.split(b" ", 1)[1].split(b".")[1]
+            claims: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(payload + b"=="))
+            return claims
+    raise ValueError("no token")
+
+
+def _actor(claims: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    role = claims["nhsid_nrbac_roles"][0]
+    actor = {"type": "health-user", "sub": claims["sub"], "name": claims["name"],
+             "role_id": role["person_roleid"], "role_name": role.get("role_name"),
+             "role_code": role["role_code"], "org_code": role["org_code"],
+             "org_name": role.get("org_name")}  # fmt: skip
+    return actor, "B0107" in role["activity_codes"]
+
+
+class Ceiling:
+    def __init__(self, dsn: str, pool_size: int) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["path"] == "/v1/lookups":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            answer = await self.look_up(orjson.loads(body), _claims(scope["headers"]))
+            await send({"type": "http.response.start", "status": 200, "headers": JSON})
+            await send({"type": "http.response.body", "body": answer})
+        else:
+            await send({"type": "http.response.start", "status": 200, "headers": JSON})
+            await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.pool = await asyncpg.create_pool(
+                    self.dsn, min_size=self.pool_size, max_size=self.pool_size,
+                    server_settings={"application_name": "cpis-ceiling", "timezone": "UTC"},
+                )  # fmt: skip
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.pool is not None:
+                    await self.pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def look_up(self, request: dict[str, Any], claims: dict[str, Any]) -> bytes:
+        nhs = request["nhs_number"].replace(" ", "")
+        setting = request["care_setting"]
+        actor, may_notify = _actor(claims)
+        unscheduled = request.get("unscheduled", may_notify)
+        today = today_in_london()
+        access_id = str(uuid.uuid4())
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            head = await conn.fetchrow(LOCK_FREE_HEAD)
+            if head is None:
+                head = await conn.fetchrow(LOCK_HEAD, random.randrange(1 << 30))  # noqa: S311
+            assert head is not None
+            plans = await conn.fetch(PLANS, nhs, today)
+            now = datetime.now(UTC)
+            detail = {"access_id": access_id, "plans_shown": len(plans)}
+            fields = {"seq": head["seq"], "chain": head["chain"], "kind": "lookup",
+                      "occurred_at": now, "actor_id": actor["sub"], "actor": actor,
+                      "subject_nhs_number": nhs, "unscheduled": unscheduled,
+                      "care_setting": setting, "request_id": access_id,
+                      "detail": detail}  # fmt: skip
+            digest = event_hash(head["last_hash"], fields)
+            await conn.execute(
+                APPEND, head["seq"], head["chain"], "lookup", now, actor["sub"],
+                orjson.dumps(actor).decode(), nhs, unscheduled, setting, access_id,
+                orjson.dumps(detail).decode(), head["last_hash"], digest,
+            )  # fmt: skip
+            if unscheduled and plans:
+                await self._notify(conn, nhs, plans, actor, now, setting)
+            history = await conn.fetch(HISTORY, nhs) if plans else []
+        return _answer(access_id, nhs, plans, history, today)
+
+    @staticmethod
+    async def _notify(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], nhs: str,
+                      plans: list[asyncpg.Record],
+                      actor: dict[str, Any], now: datetime, setting: str) -> None:  # fmt: skip
+        types: dict[str, set[str]] = defaultdict(set)
+        for plan in plans:
+            types[plan["code"]].add(plan["plan_type"])
+        access = {"accessed_at": now.isoformat(), "user_name": actor["name"],
+                  "role_name": actor["role_name"], "org_code": actor["org_code"],
+                  "org_name": actor["org_name"], "care_setting": setting}  # fmt: skip
+        codes = sorted(types)
+        payloads = [orjson.dumps({"nhs_number": nhs, "plan_types": sorted(types[c]), **access})
+                    .decode() for c in codes]  # fmt: skip
+        await conn.execute(NOTIFY, "access", nhs, [uuid.uuid4() for _ in codes], codes, payloads)
+
+
+def _answer(access_id: str, nhs: str, plans: list[asyncpg.Record],
+            history: list[asyncpg.Record], today: Any) -> bytes:  # fmt: skip
+    return orjson.dumps({
+        "access_id": access_id, "nhs_number": nhs, "has_plans": bool(plans),
+        "plans": [{"plan_type": p["plan_type"], "start_date": p["start_date"],
+                   "end_date": p["end_date"], "status": plan_status(p["end_date"], today),
+                   "local_authority": {"code": p["code"], "name": p["name"],
+                                       "office_hours_phone": p["office_hours_phone"],
+                                       "emergency_duty_phone": p["emergency_duty_phone"]}}
+                  for p in plans],
+        "access_history": [{"accessed_at": h["accessed_at"], "user_name": h["user_name"],
+                            "role_name": h["role_name"], "org_code": h["org_code"],
+                            "org_name": h["org_name"], "care_setting": h["care_setting"]}
+                           for h in history],
+    })  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="serve the C_lookup ceiling")
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pool-size", type=int, default=20)
+    args = parser.parse_args()
+    app = Ceiling(args.dsn, args.pool_size)
+    freeze_startup_heap()  # as cpis serve does
+    uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_OPTIONS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The bench's own embedded PostgreSQL (or DATABASE_URL's server) and its databases.
+
+The bench never touches the development database (``.cpis``) or the test cluster: it
+runs a cluster of its own under the profile's data dir, with the same roles the
+service uses (``cpis_owner``, ``cpis_app``, ``cpis_service``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from app.db.embedded import EmbeddedPostgres
+from app.db.runtime import OWNER, SERVICE, ensure_roles
+from app.db.session import DatabaseURLs
+from app.db.urls import make_url, plain_url
+
+# Sized for a 10 M-row audit table on a small box; the same for service and ceiling.
+SERVER_SETTINGS = {
+    "shared_buffers": "512MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "max_connections": "200",
+}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    admin_url: str
+    host: str
+    port: int
+    passwords: dict[str, str]
+
+    def urls(self, database: str) -> DatabaseURLs:
+        return DatabaseURLs(
+            owner=make_url(self.host, self.port, database, OWNER, self.passwords[OWNER]),
+            service=make_url(self.host, self.port, database, SERVICE, self.passwords[SERVICE]),
+        )
+
+    async def admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.admin_url)
+
+    async def server_version(self) -> str:
+        conn = await self.admin()
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+
+def _passwords(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "bench-credentials.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    passwords = {OWNER: secrets.token_urlsafe(24), SERVICE: secrets.token_urlsafe(24)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(passwords, f)
+    return passwords
+
+
+def start_embedded(data_dir: Path) -> tuple[EmbeddedPostgres, Cluster]:
+    """Start (or reuse) the bench cluster; the caller stops the returned server."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    server = EmbeddedPostgres(data_dir, fsync=True, settings=SERVER_SETTINGS)
+    info = server.start()
+    return server, Cluster(server.url(), info.host, info.port, _passwords(data_dir))
+
+
+def external(url: str, data_dir: Path) -> Cluster:
+    """A superuser DATABASE_URL: the bench creates its roles and databases there."""
+    parts = urlsplit(plain_url(url))
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Cluster(plain_url(url), parts.hostname or "127.0.0.1", parts.port or 5432,
+                   _passwords(data_dir))  # fmt: skip
+
+
+async def ensure_bench_roles(cluster: Cluster) -> None:
+    conn = await cluster.admin()
+    try:
+        await ensure_roles(conn, cluster.passwords)
+    finally:
+        await conn.close()
+
+
+async def database_exists(cluster: Cluster, name: str) -> bool:
+    conn = await cluster.admin()
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def clone(cluster: Cluster, template: str, name: str) -> None:
+    """A fresh copy of ``template`` (dropped first if a previous run left one)."""
+    conn = await cluster.admin()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER {OWNER} STRATEGY FILE_COPY'
+        )
+    finally:
+        await conn.close()
+
+
+async def drop(cluster: Cluster, name: str) -> None:
+    conn = await cluster.admin()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def settle(cluster: Cluster) -> None:
+    """Write back what cloning dirtied, so that no measurement shares the disk with it.
+
+    A CHECKPOINT flushes this cluster only; a system-wide sync would also stall every
+    other process's writes on a shared machine (the test suite's own databases included).
+    """
+    conn = await cluster.admin()
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
