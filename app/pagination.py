@@ -12,6 +12,8 @@ from app.errors import InvalidRequest
 
 T = TypeVar("T")
 MAX_CURSOR_LENGTH = 200
+# Every cursor is unpadded base64url; declaring it lets clients (and fuzzers) know the shape.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
