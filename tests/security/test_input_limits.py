@@ -7,6 +7,7 @@ routes added later are covered without new tests.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -246,3 +247,20 @@ async def test_an_authority_name_is_plain_latin_text(
     assert response.status_code == 422
     stored = await owner_db.fetchval("SELECT name FROM local_authorities WHERE code = 'E09000007'")
     assert stored == "Camden"
+
+
+@pytest.mark.parametrize(
+    ("url", "param", "raw"),
+    [
+        ("/v1/notifications", "after", f"{'9' * 40}:1"),
+        ("/v1/uploads", "cursor", f"u1:{'9' * 40}"),
+        ("/v1/local-authorities/E09000007/deliveries", "cursor", "9" * 40),
+    ],
+)
+async def test_a_forged_cursor_beyond_bigint_is_422_not_a_database_error(
+    client: httpx.AsyncClient, tokens: Tokens, url: str, param: str, raw: str
+) -> None:
+    token = tokens.admin() if "deliveries" in url else tokens.la()
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    response = await client.get(url, params={param: cursor}, headers=bearer(token))
+    assert response.status_code == 422
