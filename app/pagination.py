@@ -12,6 +12,8 @@ from app.errors import InvalidRequest
 
 T = TypeVar("T")
 MAX_CURSOR_LENGTH = 200
+# Every cursor is unpadded base64url; declaring it lets clients (and fuzzers) know the shape.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -43,7 +45,9 @@ def decode_int_cursor(cursor: str, parts: int) -> tuple[int, ...]:
         values = tuple(int(part) for part in raw.split(":"))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor("the cursor was not issued by this service") from None
-    if len(values) != parts or any(v < 0 for v in values):
+    # Positions are bigint keys: anything outside 0..2^63-1 was never issued (and would
+    # fail in the database as a 503, not the caller's 422).
+    if len(values) != parts or any(not 0 <= v < 2**63 for v in values):
         raise InvalidCursor("the cursor was not issued by this service")
     return values
 

@@ -22,7 +22,9 @@ import pytest
 from app.observability.logs import JSONFormatter
 from tests import support
 
-_NHS = re.compile(r"(?<![0-9])999 ?[0-9]{3} ?[0-9]{4}(?![0-9])")
+# Not inside a longer alphanumeric run: a random request id (a UUID's hex) can hold ten
+# digits starting 999. The tests' own NHS numbers are matched exactly as well (below).
+_NHS = re.compile(r"(?<![0-9A-Za-z])999 ?[0-9]{3} ?[0-9]{4}(?![0-9A-Za-z])")
 _TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}")
 _CLIENT_LOGGERS = ("httpx", "httpcore")
 
@@ -89,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     _HANDLER.test = item.nodeid
+    root = logging.getLogger()
+    # A test running `cpis` in-process (configure_logging) replaces the root handlers;
+    # re-attach, or every later test's log lines would go unscanned.
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
     try:
         return (yield)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
@@ -13,6 +14,7 @@ from app.clock import today_in_london
 from app.fhir import search, service
 from app.fhir.capability import FHIR_JSON, capability_statement
 from app.fhir.schemas import Bundle, CapabilityStatement, OperationOutcome
+from app.lookup.schemas import CareSetting
 from app.observability.middleware import is_safe_request_id
 
 BASE_PATH = "/fhir/R4"
@@ -37,6 +39,51 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     405: _outcome("UNSUPPORTED_SERVICE: only GET is answered"),
     503: _outcome("UNABLE_TO_CALL_SERVICE: the database is unreachable; nothing was shown"),
 }
+LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    429: _outcome("Too many different NHS numbers looked up recently (audited); see Retry-After"),
+}
+
+# The handlers read the raw query and headers (repeats and unknown names are refused, as
+# NHS England's API does), so FastAPI cannot see them: they are declared here instead.
+_IDENTIFIER = {
+    "name": search.PATIENT_IDENTIFIER,
+    "in": "query",
+    "required": True,
+    "description": f"`{search.NHS_NUMBER_SYSTEM}|` and a valid NHS number (Modulus 11).",
+    "schema": {
+        "type": "string",
+        "format": "fhir-nhs-number-identifier",
+        "maxLength": 64,
+        "pattern": "^" + re.escape(search.NHS_NUMBER_SYSTEM + "|") + "(?: *[0-9]){10} *$",
+    },
+}
+_UNSCHEDULED = {
+    "name": "IsUnscheduledAccessEvent",
+    "in": "header",
+    "required": False,
+    "description": "`false` for a scheduled (silent) read; absent: the role's default.",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+_CARE_SETTING = {
+    "name": "X-Care-Setting",
+    "in": "header",
+    "required": False,
+    "description": "Where the child is being seen; `other` when absent.",
+    "schema": {"type": "string", "enum": [c.value for c in CareSetting]},
+}
+_INCLUDE = {
+    "name": search.INCLUDE,
+    "in": "query",
+    "required": False,
+    "description": "Include each agent's PractitionerRole in the Bundle.",
+    "schema": {
+        "type": "string",
+        "enum": [search.INCLUDE_AGENT, search.INCLUDE_AGENT_NHS_ALIAS],
+    },
+}
+CARE_TEAM_PARAMETERS = {"parameters": [_IDENTIFIER, _UNSCHEDULED, _CARE_SETTING]}
+AUDIT_EVENT_PARAMETERS = {"parameters": [_IDENTIFIER, _INCLUDE, _UNSCHEDULED, _CARE_SETTING]}
 
 
 async def use_trace_id(request: Request) -> None:
@@ -70,7 +117,8 @@ async def metadata() -> FHIRResponse:
     response_model=Bundle,
     response_class=FHIRResponse,
     status_code=status.HTTP_200_OK,
-    responses=ERRORS,
+    responses=LOOKUP_ERRORS,
+    openapi_extra=CARE_TEAM_PARAMETERS,
 )
 async def search_care_team(
     request: Request,
@@ -99,6 +147,7 @@ async def search_care_team(
     response_class=FHIRResponse,
     status_code=status.HTTP_200_OK,
     responses=ERRORS,
+    openapi_extra=AUDIT_EVENT_PARAMETERS,
 )
 async def search_audit_event(
     request: Request, user: HealthUserDep, session: SessionDep, request_id: RequestIdDep

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import ProblemResponse, problem_body
+from app.api.problems import render
 from app.config import Settings
 from app.errors import DomainError, InvalidRequest, PayloadTooLarge
 
@@ -238,7 +239,9 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 async def _refuse(error: DomainError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = ProblemResponse(problem_body(error), status_code=error.status)
+    # The same renderer as the routes: FHIR clients get an OperationOutcome (a 422 is
+    # INVALID_SEARCH_DATA, 400 there), everyone else problem+json.
+    response = render(Request(scope), error)
     await response(scope, receive, send)
 
 

@@ -11,13 +11,13 @@ from app.config import Settings
 from app.directory import service
 from app.directory.schemas import LocalAuthorityUpdate, LocalAuthorityView
 from app.notify.schemas import DeliveryState, DeliveryView
-from app.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page
+from app.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/v1/local-authorities", tags=["directory"])
 AdminDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_ADMIN))]
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 Code = Annotated[str, Path(pattern=r"^E[0-9]{8}$", description="GSS code, e.g. E09000007")]
-Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

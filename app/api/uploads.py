@@ -11,12 +11,15 @@ from app.api.deps import RequestIdDep, SessionDep, require_scope, settings_of
 from app.api.responses import CONFLICT, DENIED, INVALID, NOT_FOUND, TOO_LARGE, UNAVAILABLE
 from app.auth.principals import SCOPE_UPLOAD, ServiceClient
 from app.clock import today_in_london
+from app.config import Settings
 from app.db.session import transaction
 from app.ingest import service
 from app.ingest.rows import FIELDS
 from app.ingest.schemas import UploadAcknowledgement, UploadMode, UploadPage
+from app.pagination import CURSOR_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["uploads"])
+_DEFAULT_MAX_BYTES = Settings.model_fields["max_upload_bytes"].default
 MAX_SEQUENCE = 2**63 - 1
 
 
@@ -37,7 +40,12 @@ _BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "text/csv": {
-                "schema": {"type": "string"},
+                "schema": {
+                    "type": "string",
+                    # In characters; the byte limit (CPIS_MAX_UPLOAD_BYTES) is enforced too.
+                    "maxLength": _DEFAULT_MAX_BYTES,
+                    "description": "UTF-8 CSV: the header line, then one record per line.",
+                },
                 "example": f"{','.join(FIELDS)}\n9434765919,CPP,2026-03-01,,,CASE-1\n",
             },
             "application/json": {
@@ -114,7 +122,7 @@ async def create_upload(
 async def list_uploads(
     uploader: UploaderDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> UploadPage:
     """The authority's own uploads, newest first (without their rejections)."""

@@ -36,21 +36,31 @@ def _webhook_url_shape(value: str) -> str:
     return value
 
 
+# No whitespace stripping on these: the pattern (and length) in the OpenAPI document is
+# then exactly what is accepted, padded values included.
 Phone = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ().-]{2,30}$"),
+    StringConstraints(pattern=r"^\+?[0-9][0-9 ().-]{2,30}$"),
     Field(
         description="Digits, spaces, `+ ( ) . -`; 3 to 32 characters.", examples=["020 7974 4000"]
     ),
 ]
+# Letters (Latin, with accents), digits, spaces and the punctuation of English place
+# names, starting and ending with a non-space: what clinicians read at 3 a.m. stays plain,
+# with no look-alike scripts, controls or bidirectional marks to spoof it.
+_NAME_CHAR = "A-Za-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff,.'\u2019&()/-"
+AUTHORITY_NAME_PATTERN = f"^[{_NAME_CHAR}](?:[ {_NAME_CHAR}]*[{_NAME_CHAR}])?$"
+# http(s)://host[:port][/path?query]: a name or IPv4 address (no IPv6 literals), and no
+# credentials, fragment, spaces or controls.
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9._~-]+(?::[0-9]{1,5})?(?:[/?][!$-~]*)?$"
 AuthorityName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=200, pattern=AUTHORITY_NAME_PATTERN),
     AfterValidator(_printable),
 ]
 WebhookURL = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=MAX_URL_LENGTH),
+    StringConstraints(max_length=MAX_URL_LENGTH, pattern=WEBHOOK_URL_PATTERN),
     AfterValidator(_printable),
     AfterValidator(_webhook_url_shape),
 ]

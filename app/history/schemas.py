@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.nhs_number import NHSNumber
+from app.pagination import CURSOR_PATTERN
 
 MAX_CURSOR = 100
 
@@ -23,7 +24,10 @@ class HistorySearch(BaseModel):
     )
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: str | None = Field(
-        default=None, max_length=MAX_CURSOR, description="`next_cursor` of the previous page."
+        default=None,
+        max_length=MAX_CURSOR,
+        pattern=CURSOR_PATTERN,
+        description="`next_cursor` of the previous page.",
     )
 
 

@@ -61,7 +61,8 @@ class _Scanner:
             pass
         try:
             value, end = _DECODER.raw_decode(self.buf, self.pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
+            # RecursionError: a record nested deeper than the C scanner's stack allows.
             raise UnparseableFile(
                 f"the file is not valid JSON at {what} (or it is longer than "
                 f"{MAX_RECORD_CHARS} characters)"

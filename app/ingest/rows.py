@@ -93,6 +93,13 @@ def _plain_valid(raw: str) -> bool:
     return digit != 10 and (0 if digit == 11 else digit) == b[9] - 48
 
 
+def _shown(raw: str) -> str:
+    """A rejected NHS number as echoed back: bounded, and anything unprintable (NUL, lone
+    surrogates, bidirectional marks) replaced, since the acknowledgement is stored as
+    jsonb, serialised as JSON and shown to people (NUL and surrogates broke both)."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in raw[:MAX_INPUT_LENGTH])
+
+
 def _nhs_number(value: object, problems: list[str]) -> tuple[str | None, bool]:
     if value is not None and not isinstance(value, str):
         problems.append("nhs_number must be text (a JSON string), 10 digits")
@@ -106,7 +113,7 @@ def _nhs_number(value: object, problems: list[str]) -> tuple[str | None, bool]:
     problem = problem_with(raw)
     if problem is not None:
         problems.append(f"nhs_number {problem}")
-        return raw[:MAX_INPUT_LENGTH], False
+        return _shown(raw), False
     return raw.replace(" ", ""), True
 
 

@@ -7,7 +7,9 @@ routes added later are covered without new tests.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -42,6 +44,15 @@ def _cases() -> Iterator[tuple[str, str, str, str]]:
         for field in POLICY[(method, path)].text_fields:
             for name in HOSTILE_TEXT:
                 yield method, path, field, name
+
+
+def test_the_pattern_bound_is_read_correctly() -> None:
+    assert _bounded_pattern(r"^E[0-9]{8}$")
+    assert _bounded_pattern(r"^\+?[0-9][0-9 ().-]{2,30}$")
+    assert not _bounded_pattern(r"^[0-9]+$")
+    assert not _bounded_pattern(r"^a{2,}$")
+    assert not _bounded_pattern(r"^[A-Z]{2}.*$")
+    assert not _bounded_pattern(r"[0-9]{3}")
 
 
 @pytest.mark.parametrize(("method", "path", "field", "oddity"), list(_cases()))
@@ -173,6 +184,19 @@ def _strings(schema: dict[str, Any], spec: dict[str, Any], where: str) -> Iterat
         yield from _strings(schema["items"], spec, f"{where}[]")
 
 
+def _bounded_pattern(pattern: str | None) -> bool:
+    """An anchored pattern whose every repetition has an upper bound (``^E[0-9]{8}$``)."""
+    if not pattern or not (pattern.startswith("^") and pattern.endswith("$")):
+        return False
+    bare = re.sub(r"\\.", "", pattern)  # escapes first, so \[ and \+ are literals
+    bare = re.sub(r"\[[^\]]*\]", "", bare)  # then character classes, [+*] included
+    return not re.search(r"[*+]|\{[0-9]*,\}", bare)
+
+
+def _unbounded(s: dict[str, Any]) -> bool:
+    return not ({"maxLength", "enum", "format"} & s.keys() or _bounded_pattern(s.get("pattern")))
+
+
 async def test_every_input_string_and_page_size_is_bounded(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     unbounded, bad_limits = [], []
@@ -186,7 +210,7 @@ async def test_every_input_string_and_page_size_is_bounded(client: httpx.AsyncCl
                 inputs.append((f"{method} {path} body", media.get("schema", {})))
             for where, schema in inputs:
                 for loc, s in _strings(schema, spec, where):
-                    if "maxLength" not in s and "enum" not in s and "format" not in s:
+                    if _unbounded(s):
                         unbounded.append(loc)
             for p in op.get("parameters", []):
                 s = p.get("schema", {})
@@ -194,3 +218,49 @@ async def test_every_input_string_and_page_size_is_bounded(client: httpx.AsyncCl
                     bad_limits.append(f"{method} {path}")
     assert unbounded == []
     assert bad_limits == []
+
+
+async def test_hostile_text_in_a_fhir_query_is_an_operation_outcome(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # FHIR clients parse OperationOutcome, never problem+json, even for the edge guard.
+    response = await client.get(
+        "/fhir/R4/CareTeam?patient:identifier=%E2%80%AE9996704874",
+        headers=bearer(tokens.clinician()),
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+    coding = response.json()["issue"][0]["details"]["coding"][0]
+    assert coding["code"] == "INVALID_SEARCH_DATA"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Саmden", " Camden", "Camden ", "Cam\u200bden", "Camden\u2028"],  # Cyrillic С and а first
+)
+async def test_an_authority_name_is_plain_latin_text(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection, name: str
+) -> None:
+    response = await client.put(
+        "/v1/local-authorities/E09000007", json={"name": name}, headers=bearer(tokens.admin())
+    )
+    assert response.status_code == 422
+    stored = await owner_db.fetchval("SELECT name FROM local_authorities WHERE code = 'E09000007'")
+    assert stored == "Camden"
+
+
+@pytest.mark.parametrize(
+    ("url", "param", "raw"),
+    [
+        ("/v1/notifications", "after", f"{'9' * 40}:1"),
+        ("/v1/uploads", "cursor", f"u1:{'9' * 40}"),
+        ("/v1/local-authorities/E09000007/deliveries", "cursor", "9" * 40),
+    ],
+)
+async def test_a_forged_cursor_beyond_bigint_is_422_not_a_database_error(
+    client: httpx.AsyncClient, tokens: Tokens, url: str, param: str, raw: str
+) -> None:
+    token = tokens.admin() if "deliveries" in url else tokens.la()
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    response = await client.get(url, params={param: cursor}, headers=bearer(token))
+    assert response.status_code == 422

@@ -28,9 +28,17 @@ from tests.auth.helpers import DROP, b64, b64_json, raw_token
 from tests.conftest import Tokens, bearer
 from tests.support import CHILD_A, add_plan
 
-# (method, path, json body): every route that takes a bearer token.
+# (method, path, json body): one route of each family that takes a bearer token (native
+# for health users, native for service tokens, FHIR); they share one verifier, so a
+# forgery refused on one is refused on all, but each family renders its 401 its own way.
 TARGETS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/lookups", {"nhs_number": CHILD_A, "care_setting": "emergency-department"}),
+    ("POST", "/v1/access-history/search", {"nhs_number": CHILD_A}),
+    (
+        "GET",
+        "/fhir/R4/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|" + CHILD_A,
+        None,
+    ),
 ]
 IDENTITIES: dict[str, Callable[[], dict[str, Any]]] = {
     "health-user": dev_tokens.clinician_claims,
@@ -145,7 +153,7 @@ async def _refusals(
                 wrong.append(f"{method} {path} {name}: {response.status_code}")
             elif not response.headers.get("WWW-Authenticate", "").startswith("Bearer"):
                 wrong.append(f"{method} {path} {name}: no WWW-Authenticate")
-            elif '"plans"' in response.text or token[:40] in response.text:
+            elif any(s in response.text for s in ('"plans"', '"entry"', token[:40])):
                 wrong.append(f"{method} {path} {name}: leaked in the body")
     assert await owner_db.fetchval("SELECT count(*) FROM audit_events") == 0
     return tried, wrong
