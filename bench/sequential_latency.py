@@ -25,7 +25,8 @@ def main(base_url: str, requests: int = 1000) -> None:
     token = subprocess.check_output(
         [sys.executable, "-m", "app.cli", "token", "clinician"], text=True
     ).strip()
-    numbers = [*synthetic_nhs_numbers(200), *[UNFLAGGED] * 50]
+    # 101 distinct children: under the default harvest limit of 120 per user per hour.
+    numbers = [*synthetic_nhs_numbers(100), *[UNFLAGGED] * 25]
     headers = {"Authorization": f"Bearer {token}"}
     latencies = []
     with httpx.Client(base_url=base_url, headers=headers) as client:
