@@ -36,8 +36,9 @@ class Report:
 
     def figure_rows(self) -> list[list[str]]:
         rows = [row for m in self.measured for row in m.figure_rows()]
-        shown = {row[0] for row in rows}
-        pending = [n for n in PENDING_CEILINGS if f"`{n[0]}`" not in shown]
+        shown = [row[0] for row in rows]
+        pending = [n for n in PENDING_CEILINGS
+                   if not any(s.startswith(f"`{n[0]}`") for s in shown)]  # fmt: skip
         return rows + [[f"`{name}`", what, f"not measured yet ({why})", "—"]
                        for name, what, why in pending]  # fmt: skip
 
