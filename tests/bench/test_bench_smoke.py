@@ -36,4 +36,4 @@ def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
     for ceiling in ("| `C_lookup` |", "| `C_copy` |", "| `C_history` page 1 p99 |"):
         assert ceiling in text
     assert "events verified by `app.audit.service.verify`" in text
-    assert "not measured yet" not in text
+    assert "| not measured yet |" not in text
