@@ -1,7 +1,7 @@
 """The lookup's checks around the audit row, for the C_lookup ceiling, on raw asyncpg.
 
 The harvest count and the attendance-pattern check run the service's own statements
-(its SQLAlchemy ``text`` clauses compiled once to asyncpg's numbered form) and the
+(asyncpg SQL, or a SQLAlchemy ``text`` clause compiled once to asyncpg's numbered form) and the
 service's own pure rule functions, so the ceiling's database work moves with the
 service's. What it skips is only Python around them: sessions, metrics, logging.
 """
@@ -37,10 +37,10 @@ def _args(names: tuple[str, ...], values: Mapping[str, Any]) -> list[Any]:
     return [values[name] for name in names]
 
 
-HARVEST = numbered(abuse_repository._COUNTS)
-LOCK_CHILD = numbered(patterns_repository._LOCK_CHILD)
-LOOKS = numbered(patterns_repository._LOOKS)
-ALERTED_THROUGH = numbered(patterns_repository._ALERTED_THROUGH)
+HARVEST = abuse_repository._COUNTS  # $1 sub, $2 org_code, $3 nhs_number, $4 window
+LOCK_CHILD = patterns_repository._LOCK_CHILD
+LOOKS = patterns_repository._LOOKS
+ALERTED_THROUGH = patterns_repository._ALERTED_THROUGH
 RECORD_ALERTS = numbered(patterns_repository._RECORD)
 NOTIFY = notify_repository._INSERT_MANY
 LOCK_CLASS = patterns_repository._LOCK_CLASS
@@ -49,8 +49,7 @@ LOCK_CLASS = patterns_repository._LOCK_CLASS
 async def harvest_counts(conn: Connection, sub: str, org_code: str, nhs: str,
                          window_s: int) -> asyncpg.Record:  # fmt: skip
     """The harvest check's one query (the bench raises the limits, so it never refuses)."""
-    values = {"sub": sub, "org_code": org_code, "nhs_number": nhs, "window": window_s}
-    row = await conn.fetchrow(HARVEST[0], *_args(HARVEST[1], values))
+    row = await conn.fetchrow(HARVEST, sub, org_code, nhs, window_s)
     assert row is not None
     return row
 
@@ -60,12 +59,11 @@ async def check_patterns(conn: Connection, nhs: str, types: Mapping[str, Sequenc
     """The service's attendance-pattern check: advisory lock, two queries, maybe alerts."""
     if not rules or not types:
         return 0
-    await conn.execute(LOCK_CHILD[0], *_args(LOCK_CHILD[1], {"class": LOCK_CLASS,
-                                                              "nhs_number": nhs}))  # fmt: skip
+    await conn.execute(LOCK_CHILD, LOCK_CLASS, nhs)
     since = now - max(rule.window for rule in rules)
-    looks = await conn.fetch(LOOKS[0], *_args(LOOKS[1], {"nhs_number": nhs, "since": since}))
+    looks = await conn.fetch(LOOKS, nhs, since)
     attendances = attendances_of(Attendance(**dict(row)) for row in reversed(looks))
-    alerted = await conn.fetch(ALERTED_THROUGH[0], nhs)
+    alerted = await conn.fetch(ALERTED_THROUGH, nhs)
     through = {(row["local_authority_code"], row["rule"]): row["through"] for row in alerted}
     fired = []
     for code in sorted(types):
