@@ -94,6 +94,14 @@ async def test_checked_upload_leaves_no_temporary_files(
     assert os.listdir(tmp_path) == []
 
 
+async def test_the_worker_runs_at_a_lower_cpu_priority_than_the_server() -> None:
+    import asyncio
+
+    check = asyncio.get_running_loop().run_in_executor
+    worker = await check(offload._executor(), os.getpriority, os.PRIO_PROCESS, 0)
+    assert worker == min(19, os.getpriority(os.PRIO_PROCESS, 0) + offload.WORKER_NICENESS)
+
+
 async def test_a_dead_worker_answers_503_and_the_next_upload_gets_a_new_one() -> None:
     kwargs = {"content_type": "text/csv", "content_length": None, "limit": 1 << 20}
     (await offload.parse_upload_in_worker(_chunks(CSV, 64), **kwargs)).spool.close()  # type: ignore[arg-type]
