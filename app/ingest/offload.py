@@ -17,6 +17,8 @@ import asyncio
 import multiprocessing
 import os
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +32,7 @@ from app.ingest.schemas import Rejection
 READ_CHUNK = 1 << 16
 WORKERS = 1  # uploads are nightly and per authority; one parse at a time is plenty
 WORKER_NICENESS = 10
+ORPHAN_CHECK_SECONDS = 1.0
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -82,13 +85,22 @@ def _check_file(body_path: str, content_type: str | None, limit: int) -> _Checke
     )
 
 
-def _batch_priority() -> None:
-    """Worker start-up: yield the CPU to the server and its lookups (make bench L4).
+def _start_worker(server_pid: int) -> None:
+    """Worker start-up: yield the CPU to the server, and never outlive it.
 
-    An upload is batch work; a registration desk is waiting on every lookup. On a small
-    machine the parse otherwise takes a core the lookups need.
+    An upload is batch work; a registration desk is waiting on every lookup, and on a
+    small machine the parse otherwise takes a core the lookups need (make bench L4).
+    A worker holds both ends of its own task queue, so it never sees the server go if
+    the server is killed (SIGKILL, out of memory): a watchdog ends it instead.
     """
     os.nice(WORKER_NICENESS)
+    threading.Thread(target=_exit_without, args=(server_pid,), daemon=True).start()
+
+
+def _exit_without(server_pid: int) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -96,7 +108,10 @@ def _executor() -> ProcessPoolExecutor:
     if _pool is None:
         # spawn: forking a process that runs an event loop and threads is not safe.
         _pool = ProcessPoolExecutor(
-            WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_batch_priority
+            WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
     return _pool
 

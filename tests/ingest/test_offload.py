@@ -114,3 +114,25 @@ async def test_a_dead_worker_answers_503_and_the_next_upload_gets_a_new_one() ->
     parsed = await offload.parse_upload_in_worker(_chunks(CSV, 64), **kwargs)  # type: ignore[arg-type]
     assert parsed.received == 3
     parsed.spool.close()
+
+
+def test_a_worker_ends_when_its_server_is_killed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, signal\n"
+        "from app.ingest import offload\n"
+        "pool = offload._executor()\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    worker = int(done.stdout.strip())
+    deadline = time.monotonic() + 10 * offload.ORPHAN_CHECK_SECONDS
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists()
