@@ -14,7 +14,7 @@ from app.audit import service as audit
 from app.config import Settings
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker, transaction
 from bench import cluster as db
-from bench import lookups, machine, templates, workload
+from bench import history, lookups, machine, templates, uploads, verify, workload
 from bench.dataset import people
 from bench.load import Generator, LoadError, ensure_wrk
 from bench.profiles import PROFILES, ROOT, Profile
@@ -93,11 +93,16 @@ def run(args: argparse.Namespace) -> int:
                                   profile.data_dir / "logs", flame)  # fmt: skip
         if flame is not None:
             notes.append(f"py-spy profile of the service under the closed loop: `{flame}`")
+        logs = profile.data_dir / "logs"
+        searched = history.measure(profile, full, service_dir, logs)
+        uploaded = uploads.measure(profile, generator, load, full, service_dir, logs)
+        verified = verify.measure(profile, full, service_dir)
         facts["load average at end"] = machine.load_average()
     finally:
         if server is not None:
             server.stop()
-    report = Report(profile, generator.name, facts, dataset, [figures], notes)
+    report = Report(profile, generator.name, facts, dataset,
+                    [figures, uploaded, searched, verified], notes)  # fmt: skip
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(render(report))
     for verdict in report.verdicts():

@@ -1,13 +1,16 @@
 """C_lookup: the lookup's work with nothing else, the most this machine can give.
 
 A raw ASGI app on raw asyncpg (statements prepared once per connection by asyncpg's
-statement cache), answering with JSON serialised by orjson in one call. Per request it does what
-the service's lookup does in the database: lock a free audit chain head and draw seq,
-read the visible plans with their authority's contacts, hash the event onto its chain,
-insert it and move the head, insert one notification per responsible authority for an
-unscheduled look at a flagged child, read the 24-hour-deduplicated history, commit,
-answer. It skips what the service adds around that: signature checks (it decodes the
-token's claims unverified), schema validation, error mapping, metrics and logs.
+statement cache), answering with JSON serialised by orjson in one call. Per request it does
+what the service's lookup does in the database, in the same order: count the caller's
+recent lookups (the harvest check), read the visible plans with their authority's
+contacts, lock a free audit chain head and draw seq, hash the event onto its chain, insert
+it and move the head; for an unscheduled look at a flagged child insert one notification
+per responsible authority (the webhook-delivery trigger fires for it, as for the
+service's) and run the attendance-pattern check (advisory lock, two queries, alerts when a
+rule is reached); read the 24-hour-deduplicated history; commit; answer. It skips what the
+service adds around that: signature checks (it decodes the token's claims unverified),
+schema validation, error mapping, metrics and logs.
 
 Served by the same uvicorn options as ``cpis serve`` (app.serving).
 """
@@ -29,10 +32,13 @@ import uvicorn
 from app.audit import repository as audit_repository
 from app.audit.chain import event_hash
 from app.clock import today_in_london
+from app.config import Settings
 from app.lookup import repository as lookup_repository
 from app.notify import repository as notify_repository
+from app.patterns.rules import rules_from_settings
 from app.plans.visibility import plan_status
 from app.serving import UVICORN_OPTIONS, freeze_startup_heap
+from bench.ceiling_work import check_patterns, harvest_counts
 
 # The service's own statements: the ceiling must do exactly the database work the
 # service does, so any change to that work moves both figures.
@@ -69,6 +75,9 @@ class Ceiling:
         self.dsn = dsn
         self.pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
+        settings = Settings()  # the same rules and window the service reads
+        self.rules = rules_from_settings(settings)
+        self.harvest_window_s = settings.harvest_window_seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -111,11 +120,13 @@ class Ceiling:
         access_id = str(uuid.uuid4())
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
+            await harvest_counts(conn, actor["sub"], actor["org_code"], nhs,
+                                 self.harvest_window_s)  # fmt: skip
+            plans = await conn.fetch(PLANS, nhs, today)
             head = await conn.fetchrow(LOCK_FREE_HEAD)
             if head is None:
                 head = await conn.fetchrow(LOCK_HEAD, random.randrange(1 << 30))  # noqa: S311
             assert head is not None
-            plans = await conn.fetch(PLANS, nhs, today)
             now = datetime.now(UTC)
             detail = {"access_id": access_id, "plans_shown": len(plans)}
             fields = {"seq": head["seq"], "chain": head["chain"], "kind": "lookup",
@@ -130,14 +141,16 @@ class Ceiling:
                 orjson.dumps(detail).decode(), head["last_hash"], digest,
             )  # fmt: skip
             if unscheduled and plans:
-                await self._notify(conn, nhs, plans, actor, now, setting)
+                types = await self._notify(conn, nhs, plans, actor, now, setting)
+                await check_patterns(conn, nhs, types, now, self.rules)
             history = await conn.fetch(HISTORY, nhs) if plans else []
         return _answer(access_id, nhs, plans, history, today)
 
     @staticmethod
     async def _notify(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], nhs: str,
                       plans: list[asyncpg.Record],
-                      actor: dict[str, Any], now: datetime, setting: str) -> None:  # fmt: skip
+                      actor: dict[str, Any], now: datetime,
+                      setting: str) -> dict[str, list[str]]:  # fmt: skip
         types: dict[str, set[str]] = defaultdict(set)
         for plan in plans:
             types[plan["code"]].add(plan["plan_type"])
@@ -148,6 +161,7 @@ class Ceiling:
         payloads = [orjson.dumps({"nhs_number": nhs, "plan_types": sorted(types[c]), **access})
                     .decode() for c in codes]  # fmt: skip
         await conn.execute(NOTIFY, "access", nhs, [uuid.uuid4() for _ in codes], codes, payloads)
+        return {code: [p["plan_type"] for p in plans if p["code"] == code] for code in codes}
 
 
 def _answer(access_id: str, nhs: str, plans: list[asyncpg.Record],

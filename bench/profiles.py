@@ -21,6 +21,10 @@ class Profile:
     repeats: int
     connections: int  # closed loop, max throughput
     paced_connections: int  # L2: many mostly idle connections approximate an open loop
+    upload_rows: int  # U1, U2, L4: one authority's file
+    upload_lookup_rate: float  # L4: lookups per second, paced, idle and during the upload
+    history_page_size: int  # H1: page 1 against page 100 at this size
+    history_searches: int  # H1: timed searches per page per repeat
 
     @property
     def label(self) -> str:
@@ -39,6 +43,10 @@ FULL = Profile(
     repeats=3,
     connections=32,
     paced_connections=64,
+    upload_rows=200_000,
+    upload_lookup_rate=100,
+    history_page_size=100,
+    history_searches=300,
 )
 
 SMOKE = Profile(
@@ -53,6 +61,10 @@ SMOKE = Profile(
     repeats=1,
     connections=8,
     paced_connections=8,
+    upload_rows=5_000,
+    upload_lookup_rate=20,
+    history_page_size=10,
+    history_searches=20,
 )
 
 PROFILES = {p.name: p for p in (FULL, SMOKE)}

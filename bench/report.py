@@ -36,8 +36,9 @@ class Report:
 
     def figure_rows(self) -> list[list[str]]:
         rows = [row for m in self.measured for row in m.figure_rows()]
-        shown = {row[0] for row in rows}
-        pending = [n for n in PENDING_CEILINGS if f"`{n[0]}`" not in shown]
+        shown = [row[0] for row in rows]
+        pending = [n for n in PENDING_CEILINGS
+                   if not any(s.startswith(f"`{n[0]}`") for s in shown)]  # fmt: skip
         return rows + [[f"`{name}`", what, f"not measured yet ({why})", "—"]
                        for name, what, why in pending]  # fmt: skip
 
@@ -108,6 +109,19 @@ METHOD = [
     "dataset, half with a visible plan and half without. Closed loop for throughput; for L2 "
     "each connection pauses an exponentially distributed time before each request, so "
     "arrivals are independent rather than lockstep bursts.",
-    "- Pending targets are listed as not measured yet with the reason; no figure is ever "
-    "shown for them.",
+    "- Uploads (U1, U2, L4): a CSV file of the profile's size, uploaded (delta) through a "
+    "service process of its own, each time by an authority that has not uploaded before, so "
+    "every row is inserted. `C_copy` is asyncpg's binary COPY of the same rows, parsed "
+    "beforehand, into `plans` in the same database. U2 is that process's VmHWM, reset "
+    "before the upload (the upload's parsing runs in the service's worker process, whose "
+    "peak is shown beside it). L4 paces lookups at a fixed rate, exponential pauses, first "
+    "idle and then inside an upload's run time.",
+    "- History (H1): one child is given a long access history by appending chained lookups "
+    "(`bench/load_audit_events.py`); page 1 and page 100 are then searched alternately, one "
+    "at a time, through HTTP as an auditor (each search audited and committed), and the same "
+    "page queries run bare through asyncpg (`C_history`).",
+    "- Audit verify (A1): the installed `cpis audit verify` on the whole trail, wall time "
+    "including start-up, after every other measurement.",
+    "- A target that could not be measured is listed as not measured yet with the reason; "
+    "no figure is ever shown for it.",
 ]

@@ -97,7 +97,8 @@ async def request_id(request: Request) -> str:
 RequestIdDep = Annotated[str, Depends(request_id)]
 
 
-def lookup_policy(request: Request) -> LookupPolicy:
+async def lookup_policy(request: Request) -> LookupPolicy:
+    # async for the same reason as request_id: it runs on every lookup.
     policy: LookupPolicy = request.app.state.lookup_policy
     return policy
 

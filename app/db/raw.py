@@ -32,7 +32,12 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
             await adapted._start_transaction()
         except Exception as error:
             # SQLAlchemy never saw this failure, so it would hand the dead connection out
-            # again: drop it from the pool ourselves and fail closed.
+            # again. Do what it does on a disconnect: mark every connection of this one's
+            # generation stale (the database restarted or killed them all, so they are
+            # likely dead too), drop this one, and fail closed.
+            sync = connection.sync_connection
+            if sync is not None:
+                sync.engine.pool._invalidate(sync.connection, error)
             await connection.invalidate()
             raise ServiceUnavailable("the service cannot reach its database; retry") from error
     driver: asyncpg.Connection = adapted._connection

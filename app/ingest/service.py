@@ -23,7 +23,8 @@ from app.auth.principals import ServiceClient, actor_of
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.ingest import repository
 from app.ingest.errors import MassWithdrawal, SequenceConflict, StaleSequence, UnparseableFile
-from app.ingest.parse import ParsedUpload, parse_upload
+from app.ingest.offload import parse_upload_in_worker
+from app.ingest.parse import ParsedUpload
 from app.ingest.schemas import (
     MAX_LISTED_REJECTIONS,
     Rejection,
@@ -88,9 +89,10 @@ async def receive_upload(
     """Check, load and acknowledge one file (CONTRACT §3.2).
 
     The body is read and checked before the first SQL statement, so the session's
-    connection and the authority's lock are held only for the database work.
+    connection and the authority's lock are held only for the database work. The
+    checking runs in a worker process (app/ingest/offload.py), off the event loop.
     """
-    parsed = await parse_upload(
+    parsed = await parse_upload_in_worker(
         body.chunks,
         content_type=body.content_type,
         content_length=body.content_length,

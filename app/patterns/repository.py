@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.raw import driver_connection
 from app.patterns.rules import Attendance
 
 # Enough for any configured threshold (at most 1000) after de-duplication.
@@ -17,27 +18,25 @@ MAX_LOOKS = 5000
 # whose high half differs, so they cannot collide.
 _LOCK_CLASS = 0x70617474
 
-_LOCK_CHILD = text("SELECT pg_advisory_xact_lock(:class, hashtext(:nhs_number))")
+# The check runs on every unscheduled look at a flagged child, so these three statements
+# go straight to asyncpg on the session's connection and transaction (app/db/raw.py).
+_LOCK_CHILD = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 # The lookup history's partial index (subject_nhs_number, occurred_at) serves this.
-_LOOKS = text(
-    f"""
+_LOOKS = f"""
     SELECT seq, occurred_at AS accessed_at, actor->>'name' AS user_name,
            actor->>'role_name' AS role_name, actor->>'org_code' AS org_code,
            actor->>'org_name' AS org_name, care_setting
     FROM audit_events
-    WHERE subject_nhs_number = :nhs_number AND kind = 'lookup' AND unscheduled
-      AND occurred_at > :since
+    WHERE subject_nhs_number = $1 AND kind = 'lookup' AND unscheduled
+      AND occurred_at > $2
     ORDER BY occurred_at DESC, seq DESC
     LIMIT {MAX_LOOKS}
     """
-)
-_ALERTED_THROUGH = text(
-    """
+_ALERTED_THROUGH = """
     SELECT local_authority_code, rule, max(last_attended_at) AS through
-    FROM attendance_alerts WHERE nhs_number = :nhs_number
+    FROM attendance_alerts WHERE nhs_number = $1
     GROUP BY local_authority_code, rule
     """
-)
 # The lock makes a conflict impossible; DO NOTHING only guarantees that bookkeeping
 # can never be the reason a lookup fails.
 _RECORD = text(
@@ -56,23 +55,26 @@ _RECORD = text(
 async def lock_child(session: AsyncSession, nhs_number: str) -> None:
     """Serialise pattern checks of one child until commit, so concurrent lookups
     see each other's attendances and alerts and cannot both fire."""
-    await session.execute(_LOCK_CHILD, {"class": _LOCK_CLASS, "nhs_number": nhs_number})
+    conn = await driver_connection(session)
+    await conn.execute(_LOCK_CHILD, _LOCK_CLASS, nhs_number)
 
 
 async def unscheduled_looks(
     session: AsyncSession, nhs_number: str, since: datetime
 ) -> list[Attendance]:
     """Unscheduled looks after ``since``, oldest first (the newest MAX_LOOKS)."""
-    result = await session.execute(_LOOKS, {"nhs_number": nhs_number, "since": since})
-    return [Attendance(**row._asdict()) for row in reversed(result.all())]
+    conn = await driver_connection(session)
+    rows = await conn.fetch(_LOOKS, nhs_number, since)
+    return [Attendance(**dict(row.items())) for row in reversed(rows)]
 
 
 async def alerted_through(
     session: AsyncSession, nhs_number: str
 ) -> dict[tuple[str, str], datetime]:
     """(authority, rule) → newest attendance already behind an alert."""
-    result = await session.execute(_ALERTED_THROUGH, {"nhs_number": nhs_number})
-    return {(row.local_authority_code, row.rule): row.through for row in result}
+    conn = await driver_connection(session)
+    rows = await conn.fetch(_ALERTED_THROUGH, nhs_number)
+    return {(row["local_authority_code"], row["rule"]): row["through"] for row in rows}
 
 
 async def record_alerts(
