@@ -7,9 +7,6 @@ service uses (``cpis_owner``, ``cpis_app``, ``cpis_service``).
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,9 +14,11 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from app.db.embedded import EmbeddedPostgres
-from app.db.runtime import OWNER, SERVICE, ensure_roles
+from app.db.runtime import OWNER, SERVICE, credentials, ensure_roles
 from app.db.session import DatabaseURLs
 from app.db.urls import make_url, plain_url
+
+CREDENTIALS_FILE = "bench-credentials.json"
 
 # Sized for a 10 M-row audit table on a small box; the same for service and ceiling.
 SERVER_SETTINGS = {
@@ -55,24 +54,13 @@ class Cluster:
             await conn.close()
 
 
-def _passwords(data_dir: Path) -> dict[str, str]:
-    path = data_dir / "bench-credentials.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    passwords = {OWNER: secrets.token_urlsafe(24), SERVICE: secrets.token_urlsafe(24)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(passwords, f)
-    return passwords
-
-
 def start_embedded(data_dir: Path) -> tuple[EmbeddedPostgres, Cluster]:
     """Start (or reuse) the bench cluster; the caller stops the returned server."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     server = EmbeddedPostgres(data_dir, fsync=True, settings=SERVER_SETTINGS)
     info = server.start()
-    return server, Cluster(server.url(), info.host, info.port, _passwords(data_dir))
+    passwords = credentials(data_dir, CREDENTIALS_FILE)
+    return server, Cluster(server.url(), info.host, info.port, passwords)
 
 
 def external(url: str, data_dir: Path) -> Cluster:
@@ -80,7 +68,7 @@ def external(url: str, data_dir: Path) -> Cluster:
     parts = urlsplit(plain_url(url))
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return Cluster(plain_url(url), parts.hostname or "127.0.0.1", parts.port or 5432,
-                   _passwords(data_dir))  # fmt: skip
+                   credentials(data_dir, CREDENTIALS_FILE))  # fmt: skip
 
 
 async def ensure_bench_roles(cluster: Cluster) -> None:

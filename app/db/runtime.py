@@ -38,7 +38,7 @@ def open_database(settings: Settings, *, fsync: bool = True) -> Iterator[Databas
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with EmbeddedPostgres(settings.data_dir, fsync=fsync) as server:
         info = server.start()
-        passwords = _credentials(settings.data_dir)
+        passwords = credentials(settings.data_dir)
         asyncio.run(provision(server.url(), passwords))
         yield DatabaseURLs(
             owner=make_url(info.host, info.port, DATABASE, OWNER, passwords[OWNER]),
@@ -55,8 +55,9 @@ def external_urls(settings: Settings) -> DatabaseURLs:
     return DatabaseURLs(owner=owner, service=owner, service_role="cpis_app")
 
 
-def _credentials(data_dir: Path) -> dict[str, str]:
-    path = data_dir / "db-credentials.json"
+def credentials(data_dir: Path, name: str = "db-credentials.json") -> dict[str, str]:
+    """The owner's and the service's passwords, made once and kept (mode 0600)."""
+    path = data_dir / name
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
         return stored
