@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,29 +91,6 @@ _FIELD_ORDER = (
     "seq", "chain", "kind", "occurred_at", "actor_id", "actor",
     "subject_nhs_number", "unscheduled", "care_setting", "request_id", "detail",
 )  # fmt: skip
-
-
-async def chain_heads(session: AsyncSession) -> Sequence[Row[Any]]:
-    result = await session.execute(
-        text("SELECT chain, last_seq, last_hash FROM audit_chain_heads ORDER BY chain")
-    )
-    return result.all()
-
-
-async def events_in_seq_order(
-    session: AsyncSession, *, batch: int = 10_000
-) -> AsyncIterator[Sequence[Row[Any]]]:
-    """Every event, oldest first, in keyset-paginated batches (bounded memory)."""
-    after = -1
-    query = text(
-        f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > :after ORDER BY seq LIMIT :n"
-    ).columns(actor=JSONB, detail=JSONB)
-    while True:
-        rows = (await session.execute(query, {"after": after, "n": batch})).all()
-        if not rows:
-            return
-        yield rows
-        after = rows[-1].seq
 
 
 async def events_page(
