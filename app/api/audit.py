@@ -19,7 +19,7 @@ AuditorDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_AUDIT))]
 MAX_SEQ = 2**63 - 1
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return maker
 

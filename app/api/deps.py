@@ -41,6 +41,14 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+async def _settings(request: Request) -> Settings:
+    # async: FastAPI runs a plain-def dependency in a worker thread on every request.
+    return settings_of(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

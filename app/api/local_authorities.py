@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from app.api.deps import RequestIdDep, SessionDep, require_scope, settings_of
+from app.api.deps import RequestIdDep, SessionDep, SettingsDep, require_scope
 from app.api.responses import DENIED, INVALID, NOT_FOUND, UNAVAILABLE
 from app.auth.principals import SCOPE_ADMIN, ServiceClient
-from app.config import Settings
 from app.directory import service
 from app.directory.schemas import LocalAuthorityUpdate, LocalAuthorityView
 from app.notify.schemas import DeliveryState, DeliveryView
@@ -15,7 +14,6 @@ from app.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX
 
 router = APIRouter(prefix="/v1/local-authorities", tags=["directory"])
 AdminDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_ADMIN))]
-SettingsDep = Annotated[Settings, Depends(settings_of)]
 Code = Annotated[str, Path(pattern=r"^E[0-9]{8}$", description="GSS code, e.g. E09000007")]
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
