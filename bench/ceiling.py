@@ -1,19 +1,18 @@
 """C_lookup: the lookup's work with nothing else, the most this machine can give.
 
 A raw ASGI app on raw asyncpg (statements prepared once per connection by asyncpg's
-statement cache), answering with JSON serialised by orjson in one call. Per request it does
-what the service's lookup does in the database, in the same order: count the caller's
-recent lookups (the harvest check), read the visible plans with their authority's
-contacts, lock a free audit chain head and draw seq, hash the event onto its chain, insert
-it and move the head; for an unscheduled look at a flagged child insert one notification
-per responsible authority (the webhook-delivery trigger fires for it, as for the
-service's) and run the attendance-pattern check (advisory lock, two queries, alerts when a
-rule is reached); read the 24-hour-deduplicated history; commit; answer. It skips what the
-service adds around that: signature checks (it decodes the token's claims unverified),
-schema validation, error mapping, metrics and logs.
+statement cache), answering with JSON serialised by orjson in one call. Per request it runs
+the service's own statements in the same order (app/lookup/repository.py): ``OPEN`` (harvest
+counts, visible plans with contacts, a free audit chain head with its seq, the child's lock
+for an unscheduled look at a flagged child), the event hashed onto its chain, then the
+audit row alone for an unflagged child, or ``RECORD`` (audit row, ``access``
+notifications, for which the webhook-delivery trigger fires as for the service's, history
+and the attendance-pattern reads) with the service's pure pattern decision and, when a
+rule is reached, its ``RAISE`` statement; commit; answer. It skips what the service adds
+around that: signature checks (it decodes the token's claims unverified), schema
+validation, error mapping, metrics and logs.
 
-Served by the same uvicorn options as ``cpis serve`` (app.serving).
-"""
+Served by the same uvicorn options as ``cpis serve`` (app.serving)."""
 
 from __future__ import annotations
 
@@ -34,20 +33,21 @@ from app.audit.chain import event_hash
 from app.clock import today_in_london
 from app.config import Settings
 from app.lookup import repository as lookup_repository
-from app.notify import repository as notify_repository
-from app.patterns.rules import rules_from_settings
+from app.patterns.repository import LOCK_CHILD, LOCK_CLASS, RAISE, raise_args
+from app.patterns.rules import Attendance, rules_from_settings
+from app.patterns.service import due_alerts
 from app.plans.visibility import plan_status
 from app.serving import UVICORN_OPTIONS, freeze_startup_heap
-from bench.ceiling_work import check_patterns, harvest_counts
 
 # The service's own statements: the ceiling must do exactly the database work the
 # service does, so any change to that work moves both figures.
-LOCK_FREE_HEAD = audit_repository._LOCK_FREE_HEAD
+OPEN = lookup_repository.OPEN
+RECORD = lookup_repository.RECORD
 LOCK_HEAD = audit_repository._LOCK_HEAD
-APPEND = audit_repository._INSERT
-PLANS = lookup_repository._VISIBLE_PLANS
-HISTORY = lookup_repository._UNSCHEDULED_HISTORY
-NOTIFY = notify_repository._INSERT_MANY
+APPEND = audit_repository.APPEND
+PLAN_FIELDS = lookup_repository.PLAN_FIELDS
+HISTORY_FIELDS = lookup_repository.HISTORY_FIELDS
+HISTORY_LIMIT = lookup_repository.HISTORY_LIMIT
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -120,12 +120,15 @@ class Ceiling:
         access_id = str(uuid.uuid4())
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
-            await harvest_counts(conn, actor["sub"], actor["org_code"], nhs,
-                                 self.harvest_window_s)  # fmt: skip
-            plans = await conn.fetch(PLANS, nhs, today)
-            head = await conn.fetchrow(LOCK_FREE_HEAD)
-            if head is None:
+            opened = await conn.fetchrow(OPEN, actor["sub"], actor["org_code"], nhs,
+                                         self.harvest_window_s, today, unscheduled)  # fmt: skip
+            assert opened is not None
+            plans = [dict(zip(PLAN_FIELDS, p, strict=True)) for p in opened["plans"] or ()]
+            head: Any = opened
+            if opened["chain"] is None:
                 head = await conn.fetchrow(LOCK_HEAD, random.randrange(1 << 30))  # noqa: S311
+                if unscheduled and plans:
+                    await conn.execute(LOCK_CHILD, LOCK_CLASS, nhs)
             assert head is not None
             now = datetime.now(UTC)
             detail = {"access_id": access_id, "plans_shown": len(plans)}
@@ -135,37 +138,53 @@ class Ceiling:
                       "care_setting": setting, "request_id": access_id,
                       "detail": detail}  # fmt: skip
             digest = event_hash(head["last_hash"], fields)
-            await conn.execute(
-                APPEND, head["seq"], head["chain"], "lookup", now, actor["sub"],
-                orjson.dumps(actor).decode(), nhs, unscheduled, setting, access_id,
-                orjson.dumps(detail).decode(), head["last_hash"], digest,
-            )  # fmt: skip
-            if unscheduled and plans:
-                types = await self._notify(conn, nhs, plans, actor, now, setting)
-                await check_patterns(conn, nhs, types, now, self.rules)
-            history = await conn.fetch(HISTORY, nhs) if plans else []
+            event = (head["seq"], head["chain"], "lookup", now, actor["sub"],
+                     orjson.dumps(actor).decode(), nhs, unscheduled, setting, access_id,
+                     orjson.dumps(detail).decode(), head["last_hash"], digest)  # fmt: skip
+            history: list[dict[str, Any]] = []
+            if not plans:
+                await conn.execute(APPEND, *event)
+            else:
+                history = await self._record_flagged(conn, event, plans, actor, unscheduled)
         return _answer(access_id, nhs, plans, history, today)
 
-    @staticmethod
-    async def _notify(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], nhs: str,
-                      plans: list[asyncpg.Record],
-                      actor: dict[str, Any], now: datetime,
-                      setting: str) -> dict[str, list[str]]:  # fmt: skip
-        types: dict[str, set[str]] = defaultdict(set)
+    async def _record_flagged(self, conn: Any, event: tuple[Any, ...],
+                              plans: list[dict[str, Any]], actor: dict[str, Any],
+                              unscheduled: bool) -> list[dict[str, Any]]:  # fmt: skip
+        """The service's RECORD statement, its pattern decision and its history merge."""
+        seq, nhs, now, setting = event[0], event[6], event[3], event[8]
+        types: dict[str, list[str]] = defaultdict(list)
         for plan in plans:
-            types[plan["code"]].add(plan["plan_type"])
+            types[plan["code"]].append(plan["plan_type"])
         access = {"accessed_at": now.isoformat(), "user_name": actor["name"],
                   "role_name": actor["role_name"], "org_code": actor["org_code"],
                   "org_name": actor["org_name"], "care_setting": setting}  # fmt: skip
-        codes = sorted(types)
-        payloads = [orjson.dumps({"nhs_number": nhs, "plan_types": sorted(types[c]), **access})
-                    .decode() for c in codes]  # fmt: skip
-        await conn.execute(NOTIFY, "access", nhs, [uuid.uuid4() for _ in codes], codes, payloads)
-        return {code: [p["plan_type"] for p in plans if p["code"] == code] for code in codes}
+        codes = sorted(types) if unscheduled else []
+        payloads = [orjson.dumps({"nhs_number": nhs, "plan_types": sorted(set(types[c])),
+                                  **access}).decode() for c in codes]  # fmt: skip
+        rules = self.rules if unscheduled else ()
+        since = now - max(rule.window for rule in rules) if rules else None
+        row = await conn.fetchrow(RECORD, *event, [uuid.uuid4() for _ in codes], codes,
+                                  payloads, since is not None, since)  # fmt: skip
+        this = Attendance(seq, now, actor["name"], actor["role_name"], actor["org_code"],
+                          actor["org_name"], setting)  # fmt: skip
+        if rules:
+            looks = [Attendance(*look) for look in row["looks"] or ()] + [this]
+            looks.sort(key=lambda a: (a.accessed_at, a.seq))
+            through = {(code, rule): at for code, rule, at in row["alerted"] or ()}
+            alerts = due_alerts(nhs_number=nhs, looks=looks, alerted_through=through,
+                                plan_types_by_authority=types, now=now, rules=rules)  # fmt: skip
+            if alerts:
+                await conn.execute(RAISE, *raise_args(nhs, alerts))
+        listed = [dict(zip(HISTORY_FIELDS, h, strict=True)) for h in row["history"] or ()]
+        if unscheduled and not row["repeat_look"]:
+            listed.append({**this.as_listed(), "seq": seq})
+            listed.sort(key=lambda h: (h["accessed_at"], h["seq"]), reverse=True)
+        return listed[:HISTORY_LIMIT]
 
 
-def _answer(access_id: str, nhs: str, plans: list[asyncpg.Record],
-            history: list[asyncpg.Record], today: Any) -> bytes:  # fmt: skip
+def _answer(access_id: str, nhs: str, plans: list[dict[str, Any]],
+            history: list[dict[str, Any]], today: Any) -> bytes:  # fmt: skip
     return orjson.dumps({
         "access_id": access_id, "nhs_number": nhs, "has_plans": bool(plans),
         "plans": [{"plan_type": p["plan_type"], "start_date": p["start_date"],

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql.elements import TextClause
 
 from app.auth import dev_tokens
 from app.auth.keys import ensure_dev_key
@@ -27,7 +29,6 @@ from app.db.session import DatabaseURLs
 from app.history import repository as history_repository
 from app.history.service import encode_cursor
 from bench import servers
-from bench.ceiling_work import numbered
 from bench.load_audit_events import load as append_events
 from bench.load_audit_events import test_numbers
 from bench.profiles import Profile
@@ -37,6 +38,12 @@ from bench.targets import Verdict, judged
 DEEP_PAGE = 100
 SEED = 7  # load_audit_events draws the busy child's number first from Random(SEED)
 WARMUP = 20
+
+
+def numbered(clause: TextClause) -> tuple[str, tuple[str, ...]]:
+    """A ``text`` clause as asyncpg SQL ($1, $2, ...) and its parameter names in order."""
+    compiled = clause.compile(dialect=asyncpg_dialect())
+    return compiled.string, tuple(compiled.positiontup or ())
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -5,15 +5,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.abuse.schemas import LookupCounts
-from app.db.raw import driver_connection
-
-# One round trip, two index range scans (ix_audit_events_lookups_by_actor / _by_org). The
-# window ends at now() (transaction start), so every lookup that committed before ours counts.
-# Raw asyncpg on the session's connection and transaction: it runs on every lookup
-# (app/db/raw.py; through the session it cost more than the query, make bench L1).
+# Two index range scans (ix_audit_events_lookups_by_actor / _by_org). The window ends at
+# now() (transaction start), so every lookup that committed before ours counts. It runs on
+# every lookup, as part of the lookup's first statement (app/lookup/repository.py).
 # $1 sub, $2 org_code, $3 nhs_number, $4 window seconds.
-_COUNTS = """
+COUNTS = """
     SELECT u.n AS user_distinct, u.seen AS user_seen, o.n AS org_distinct, o.seen AS org_seen
     FROM (
       SELECT count(DISTINCT subject_nhs_number) AS n,
@@ -52,17 +48,6 @@ _SECONDS_UNTIL_ONE_LEAVES = {
         """
     ),
 }
-
-
-async def lookup_counts(
-    session: AsyncSession, *, sub: str, org_code: str, nhs_number: str, window_seconds: int
-) -> LookupCounts:
-    conn = await driver_connection(session)
-    row = await conn.fetchrow(_COUNTS, sub, org_code, nhs_number, window_seconds)
-    assert row is not None  # two aggregates: always exactly one row
-    return LookupCounts(
-        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
-    )
 
 
 async def seconds_until_one_leaves(

@@ -16,24 +16,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import repository
-from app.abuse.schemas import HarvestingSuspected, HarvestLimits, LimitKind
+from app.abuse.schemas import HarvestingSuspected, HarvestLimits, LimitKind, LookupCounts
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser
 from app.observability.metrics import HARVEST_REFUSALS
 
 
-async def check_lookup(
-    session: AsyncSession, user: HealthUser, nhs_number: str, limits: HarvestLimits
+async def enforce(
+    session: AsyncSession, user: HealthUser, counts: LookupCounts, limits: HarvestLimits
 ) -> None:
-    """Raise ``HarvestingSuspected`` (429) if this lookup would cross a limit; call it
-    before any plan is read."""
-    counts = await repository.lookup_counts(
-        session,
-        sub=user.sub,
-        org_code=user.org_code,
-        nhs_number=nhs_number,
-        window_seconds=limits.window_seconds,
-    )
+    """Raise ``HarvestingSuspected`` (429) if this lookup would cross a limit.
+
+    ``counts`` come from repository.COUNTS, read by the lookup's first statement; the
+    lookup calls this before it answers or records anything.
+    """
     over: LimitKind | None = None
     if not counts.user_seen and counts.user_distinct >= limits.user:
         over, key = "user", user.sub

@@ -1,28 +1,49 @@
-"""All SQL of the lookup.
+"""All SQL of the lookup: two statements between BEGIN and COMMIT.
 
-Raw asyncpg on the session's own connection and transaction (app/db/raw.py): these two
-statements run on every lookup, and through the ORM session they cost more than the
-database work itself (measured by ``make bench``).
+A lookup is on every registration, and on a small machine its round trips cost more than
+the database work inside them (``make bench``: L1, L2). So its work is folded into two
+statements on the session's own asyncpg connection and transaction (app/db/raw.py):
+
+1. ``OPEN``: the caller's harvest counts, the visible plans with their authority's
+   contacts, a free audit chain head (locked, with seq drawn under the lock) and, for an
+   unscheduled look at a flagged child, the child's lock.
+2. ``RECORD`` (flagged child): the audit row and the head move, the ``access``
+   notifications, then the history and what the attendance-pattern check needs, read in
+   the same round trip. An unflagged child's lookup only appends its audit row.
+
+The reads of ``RECORD`` share its snapshot, so they do not see the row it inserts: the
+service adds the current look itself (app/lookup/service.py). Unscheduled looks at one
+flagged child hold the child's lock until commit, so every earlier one is visible and
+none can land between the snapshot and the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import repository as abuse
+from app.abuse.schemas import LookupCounts
+from app.audit import repository as audit
+from app.audit.repository import Head, Stamped
 from app.db.raw import driver_connection
+from app.patterns import repository as patterns
 from app.plans.visibility import visible_sql
 
 HISTORY_LIMIT = 25
+SAME_USER_WINDOW = "interval '24 hours'"
 
-_VISIBLE_PLANS = f"""
+_PLANS = f"""
     SELECT p.plan_type, p.start_date, p.end_date, la.code, la.name,
            la.office_hours_phone, la.emergency_duty_phone
     FROM plans p JOIN local_authorities la ON la.code = p.local_authority_code
-    WHERE p.nhs_number = $1 AND {visible_sql("p").replace(":today", "$2")}
+    WHERE p.nhs_number = {{nhs}} AND {visible_sql("p").replace(":today", "{today}")}
     ORDER BY p.start_date DESC, la.code, p.plan_type
     """
 
@@ -33,32 +54,183 @@ _VISIBLE_PLANS = f"""
 # the child (28 ms for a child with 2,000 in a 10 M-event trail, make bench L3); with it
 # the work stays bounded by the 25 rows listed, however long the trail grows.
 # actor_id and request_id are not shown by the lookup; the FHIR AuditEvent needs them.
-_UNSCHEDULED_HISTORY = f"""
-    SELECT a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
+_HISTORY = f"""
+    SELECT a.seq, a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
            a.actor->>'role_name' AS role_name, a.actor->>'org_code' AS org_code,
            a.actor->>'org_name' AS org_name, a.care_setting,
            a.actor_id, a.request_id
     FROM audit_events a
-    WHERE a.subject_nhs_number = $1 AND a.kind = 'lookup' AND a.unscheduled
+    WHERE a.subject_nhs_number = {{nhs}} AND a.kind = 'lookup' AND a.unscheduled
       AND NOT EXISTS (
         SELECT 1 FROM audit_events b
-        WHERE b.subject_nhs_number = $1 AND b.kind = 'lookup' AND b.unscheduled
+        WHERE b.subject_nhs_number = {{nhs}} AND b.kind = 'lookup' AND b.unscheduled
           AND b.actor_id = a.actor_id
           AND b.occurred_at < a.occurred_at
-          AND b.occurred_at > a.occurred_at - interval '24 hours'
+          AND b.occurred_at > a.occurred_at - {SAME_USER_WINDOW}
         OFFSET 0)
     ORDER BY a.occurred_at DESC, a.seq DESC
     LIMIT {HISTORY_LIMIT}
     """
+
+# The history and plans on their own (the FHIR AuditEvent search): $1 NHS number, $2 today.
+VISIBLE_PLANS = _PLANS.format(nhs="$1", today="$2")
+UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1")
+
+# $1 sub, $2 org_code, $3 NHS number, $4 harvest window (s), $5 today, $6 lock the child
+# if it is flagged (an unscheduled look). The head is LEFT JOINed so the counts and plans
+# come back even when every head is busy; seq and the child's lock are evaluated per
+# output row, so after the head's row lock is taken, and only when one was.
+OPEN = f"""
+    WITH {audit.FREE_HEAD_CTE},
+    counts AS ({abuse.COUNTS}),
+    shown AS (
+      SELECT array_agg(p ORDER BY p.start_date DESC, p.code, p.plan_type) AS plans
+      FROM ({_PLANS.format(nhs="$3", today="$5")}) p
+    )
+    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
+           h.chain, h.last_hash,
+           CASE WHEN h.chain IS NOT NULL THEN nextval('audit_events_seq') END AS seq,
+           CASE WHEN h.chain IS NOT NULL AND $6::boolean AND s.plans IS NOT NULL
+                THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($3))::text
+           END AS child_locked
+    FROM counts c CROSS JOIN shown s LEFT JOIN head h ON true
+    """
+
+# $1 … $13 the audit row (app/audit/repository.py), $14 notification ids, $15 their
+# authorities, $16 their payloads (empty arrays for a silent look), $17 read what the
+# attendance-pattern check needs, $18 from when. $7 is the NHS number, $5 the actor, $4 now.
+RECORD = f"""
+    WITH {audit.APPEND_CTES},
+    notified AS (
+      INSERT INTO notifications (id, local_authority_code, type, nhs_number, created_at, payload)
+      SELECT n.id, n.code, 'access', $7, now(), n.payload
+      FROM unnest($14::uuid[], $15::text[], $16::jsonb[]) AS n(id, code, payload)
+    )
+    SELECT
+      (SELECT array_agg(h ORDER BY h.accessed_at DESC, h.seq DESC)
+       FROM ({_HISTORY.format(nhs="$7")}) h) AS history,
+      EXISTS (
+        SELECT 1 FROM audit_events b
+        WHERE b.subject_nhs_number = $7 AND b.kind = 'lookup' AND b.unscheduled
+          AND b.actor_id = $5 AND b.occurred_at < $4
+          AND b.occurred_at > $4 - {SAME_USER_WINDOW}
+      ) AS repeat_look,
+      CASE WHEN $17::boolean THEN
+        (SELECT array_agg(l ORDER BY l.accessed_at DESC, l.seq DESC)
+         FROM ({patterns.LOOKS.format(nhs="$7", since="$18")}) l)
+      END AS looks,
+      CASE WHEN $17::boolean THEN
+        (SELECT array_agg(t) FROM ({patterns.ALERTED_THROUGH.format(nhs="$7")}) t)
+      END AS alerted
+    """
+
+# Field positions in the rows these statements aggregate.
+PLAN_FIELDS = ("plan_type", "start_date", "end_date", "code", "name",
+               "office_hours_phone", "emergency_duty_phone")  # fmt: skip
+HISTORY_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
+                  "care_setting", "actor_id", "request_id")  # fmt: skip
+LOOK_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
+               "care_setting")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What the lookup's first statement found."""
+
+    counts: LookupCounts
+    plans: list[dict[str, Any]]  # PLAN_FIELDS, newest start first
+    head: Head | None  # None: every chain head was busy
+    child_locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the lookup's second statement read, as of before its own row."""
+
+    history: list[dict[str, Any]]  # HISTORY_FIELDS, newest first
+    repeat_look: bool  # the same user looked unscheduled in the 24 hours before this look
+    looks: list[dict[str, Any]]  # LOOK_FIELDS, newest first (only when asked for)
+    alerted_through: dict[tuple[str, str], datetime]
+
+
+def _dicts(rows: Sequence[tuple[Any, ...]] | None, names: Sequence[str]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in rows or ()]
+
+
+async def open_lookup(
+    session: AsyncSession,
+    *,
+    sub: str,
+    org_code: str,
+    nhs_number: str,
+    window_seconds: int,
+    today: date,
+    lock_if_flagged: bool,
+) -> Opened:
+    conn = await driver_connection(session)
+    row = await conn.fetchrow(
+        OPEN, sub, org_code, nhs_number, window_seconds, today, lock_if_flagged
+    )
+    assert row is not None  # aggregates: always exactly one row
+    counts = LookupCounts(
+        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
+    )
+    head = None if row["chain"] is None else Head(row["chain"], row["last_hash"], row["seq"])
+    locked = row["child_locked"] is not None
+    return Opened(counts, _dicts(row["plans"], PLAN_FIELDS), head, locked)
+
+
+async def lock_head(session: AsyncSession) -> Head:
+    """A head when ``OPEN`` found every one busy: queue on one."""
+    return await audit.lock_head(await driver_connection(session))
+
+
+async def lock_child(session: AsyncSession, nhs_number: str) -> None:
+    conn = await driver_connection(session)
+    await conn.execute(patterns.LOCK_CHILD, patterns.LOCK_CLASS, nhs_number)
+
+
+async def append(session: AsyncSession, event: Stamped) -> None:
+    """An unflagged child's lookup: the audit row alone."""
+    conn = await driver_connection(session)
+    await conn.execute(audit.APPEND, *event.args())
+
+
+async def record(
+    session: AsyncSession,
+    event: Stamped,
+    *,
+    notifications: Sequence[tuple[Any, str, dict[str, Any]]],
+    looks_since: datetime | None,
+) -> Recorded:
+    """A flagged child's lookup: audit row, (id, authority, payload) notifications, reads."""
+    conn: asyncpg.Connection = await driver_connection(session)
+    row = await conn.fetchrow(
+        RECORD,
+        *event.args(),
+        [n[0] for n in notifications],
+        [n[1] for n in notifications],
+        [orjson.dumps(n[2]).decode() for n in notifications],
+        looks_since is not None,
+        looks_since,
+    )
+    assert row is not None
+    through = {(code, rule): at for code, rule, at in row["alerted"] or ()}
+    return Recorded(
+        _dicts(row["history"], HISTORY_FIELDS),
+        row["repeat_look"],
+        _dicts(row["looks"], LOOK_FIELDS),
+        through,
+    )
 
 
 async def visible_plans(
     session: AsyncSession, nhs_number: str, today: date
 ) -> Sequence[asyncpg.Record]:
     conn = await driver_connection(session)
-    return await conn.fetch(_VISIBLE_PLANS, nhs_number, today)
+    return await conn.fetch(VISIBLE_PLANS, nhs_number, today)
 
 
 async def unscheduled_history(session: AsyncSession, nhs_number: str) -> Sequence[asyncpg.Record]:
     conn = await driver_connection(session)
-    return await conn.fetch(_UNSCHEDULED_HISTORY, nhs_number)
+    return await conn.fetch(UNSCHEDULED_HISTORY, nhs_number)

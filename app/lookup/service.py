@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import service as abuse
 from app.abuse.schemas import HarvestLimits
-from app.audit import service as audit
+from app.audit.repository import Stamped, stamp
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
 from app.config import Settings
@@ -26,8 +27,8 @@ from app.lookup.schemas import (
     PlanView,
 )
 from app.notify import service as notify
-from app.patterns.rules import AttendanceRule, rules_from_settings
-from app.patterns.service import check_attendance_patterns
+from app.patterns import service as patterns
+from app.patterns.rules import Attendance, AttendanceRule, rules_from_settings
 from app.plans.visibility import plan_status
 
 
@@ -70,63 +71,131 @@ async def look_up(
     the read, so no plan is ever shown without a record of who saw it. Such a look
     also checks the policy's attendance-pattern rules and may raise
     ``attendance-pattern`` notifications. A caller over the policy's harvest limits is
-    refused before any plan is read.
+    refused before anything is answered or recorded. Two statements do the work
+    (app/lookup/repository.py), a third only when every audit chain head is busy or
+    an alert is raised.
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
-    await abuse.check_lookup(session, user, nhs_number, policy.limits)
-    rows = await repository.visible_plans(session, nhs_number, today)
-    access_id = uuid.uuid4()
-    appended = await audit.record(
+    opened = await repository.open_lookup(
         session,
+        sub=user.sub,
+        org_code=user.org_code,
+        nhs_number=nhs_number,
+        window_seconds=policy.limits.window_seconds,
+        today=today,
+        lock_if_flagged=unscheduled,
+    )
+    await abuse.enforce(session, user, opened.counts, policy.limits)
+    plans = opened.plans
+    head = opened.head or await repository.lock_head(session)
+    if unscheduled and plans and not opened.child_locked:
+        await repository.lock_child(session, nhs_number)
+    access_id = uuid.uuid4()
+    event = stamp(
+        head,
         NewAuditEvent(
             kind=AuditKind.LOOKUP,
             actor=actor_of(user),
             request_id=request_id,
-            detail={"access_id": str(access_id), "plans_shown": len(rows)},
+            detail={"access_id": str(access_id), "plans_shown": len(plans)},
             subject_nhs_number=nhs_number,
             unscheduled=unscheduled,
             care_setting=request.care_setting.value,
         ),
     )
-    if unscheduled and rows:
-        types_by_authority: dict[str, list[str]] = defaultdict(list)
-        for row in rows:
-            types_by_authority[row["code"]].append(row["plan_type"])
-        await notify.notify_access(
-            session,
-            nhs_number=nhs_number,
-            plan_types_by_authority=types_by_authority,
-            user=user,
-            accessed_at=appended.occurred_at,
-            care_setting=request.care_setting.value,
+    history: list[AccessEntry] = []
+    if plans:
+        history = await _record_flagged(
+            session, user, event, plans, unscheduled=unscheduled, policy=policy
         )
-        await check_attendance_patterns(
-            session,
-            nhs_number=nhs_number,
-            plan_types_by_authority=types_by_authority,
-            now=appended.occurred_at,
-            rules=policy.attendance_rules,
-        )
-    history = await repository.unscheduled_history(session, nhs_number) if rows else []
+    else:
+        await repository.append(session, event)
     return LookupResponse(
         access_id=access_id,
         nhs_number=nhs_number,
-        has_plans=bool(rows),
+        has_plans=bool(plans),
         plans=[
             PlanView(
-                plan_type=row["plan_type"],
-                start_date=row["start_date"],
-                end_date=row["end_date"],
-                status=plan_status(row["end_date"], today),
+                plan_type=plan["plan_type"],
+                start_date=plan["start_date"],
+                end_date=plan["end_date"],
+                status=plan_status(plan["end_date"], today),
                 local_authority=LocalAuthorityContact(
-                    code=row["code"],
-                    name=row["name"],
-                    office_hours_phone=row["office_hours_phone"],
-                    emergency_duty_phone=row["emergency_duty_phone"],
+                    code=plan["code"],
+                    name=plan["name"],
+                    office_hours_phone=plan["office_hours_phone"],
+                    emergency_duty_phone=plan["emergency_duty_phone"],
                 ),
             )
-            for row in rows
+            for plan in plans
         ],
-        access_history=[AccessEntry.model_validate(dict(row)) for row in history],
+        access_history=history,
     )
+
+
+async def _record_flagged(
+    session: AsyncSession,
+    user: HealthUser,
+    event: Stamped,
+    plans: Sequence[Mapping[str, Any]],
+    *,
+    unscheduled: bool,
+    policy: LookupPolicy,
+) -> list[AccessEntry]:
+    """Record a look at a flagged child; its notifications and alerts; its history."""
+    fields = event.fields
+    nhs_number: str = fields["subject_nhs_number"]
+    now: datetime = fields["occurred_at"]
+    types_by_authority: dict[str, list[str]] = defaultdict(list)
+    for plan in plans:
+        types_by_authority[plan["code"]].append(plan["plan_type"])
+    rules = policy.attendance_rules if unscheduled else ()
+    notifications = []
+    if unscheduled:
+        payloads = notify.access_payloads(
+            nhs_number=nhs_number,
+            plan_types_by_authority=types_by_authority,
+            user=user,
+            accessed_at=now,
+            care_setting=fields["care_setting"],
+        )
+        notifications = [(uuid.uuid4(), code, payload) for code, payload in payloads]
+    recorded = await repository.record(
+        session,
+        event,
+        notifications=notifications,
+        looks_since=now - max(rule.window for rule in rules) if rules else None,
+    )
+    this_look = Attendance(
+        seq=fields["seq"],
+        accessed_at=now,
+        user_name=user.name,
+        role_name=user.role_name,
+        org_code=user.org_code,
+        org_name=user.org_name,
+        care_setting=fields["care_setting"],
+    )
+    if rules:
+        looks = sorted(
+            [Attendance(**look) for look in recorded.looks] + [this_look],
+            key=lambda a: (a.accessed_at, a.seq),
+        )
+        alerts = patterns.due_alerts(
+            nhs_number=nhs_number,
+            looks=looks,
+            alerted_through=recorded.alerted_through,
+            plan_types_by_authority=types_by_authority,
+            now=now,
+            rules=rules,
+        )
+        if alerts:
+            await patterns.raise_alerts(session, nhs_number, alerts)
+    # The statement's reads did not see this look's own row. It is listed (CONTRACT §3.1)
+    # when unscheduled and the same user did not look in the 24 hours before it; being
+    # the newest, it never hides an earlier entry.
+    listed = list(recorded.history)
+    if unscheduled and not recorded.repeat_look:
+        listed.append({**this_look.as_listed(), "seq": this_look.seq})
+        listed.sort(key=lambda entry: (entry["accessed_at"], entry["seq"]), reverse=True)
+    return [AccessEntry.model_validate(entry) for entry in listed[: repository.HISTORY_LIMIT]]

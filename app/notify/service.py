@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,16 +12,18 @@ from app.auth.principals import HealthUser
 from app.notify import repository
 
 
-async def notify_access(
-    session: AsyncSession,
+def access_payloads(
     *,
     nhs_number: str,
     plan_types_by_authority: Mapping[str, Sequence[str]],
     user: HealthUser,
     accessed_at: datetime,
     care_setting: str,
-) -> None:
-    """One ``access`` notification per responsible authority, in the caller's transaction."""
+) -> list[tuple[str, dict[str, Any]]]:
+    """One ``access`` notification per responsible authority: (authority code, payload).
+
+    The lookup inserts them with its audit row (app/lookup/repository.py).
+    """
     access = {
         "accessed_at": accessed_at.isoformat(),
         "user_name": user.name,
@@ -29,11 +32,10 @@ async def notify_access(
         "org_name": user.org_name,
         "care_setting": care_setting,
     }
-    payloads = [
+    return [
         (code, {"nhs_number": nhs_number, "plan_types": sorted(set(types)), **access})
         for code, types in sorted(plan_types_by_authority.items())
     ]
-    await repository.insert_many(session, type_="access", nhs_number=nhs_number, payloads=payloads)
 
 
 async def notify_inactive_nhs_number(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,17 @@ class Attendance:
     org_code: str | None
     org_name: str | None
     care_setting: str | None
+
+    def as_listed(self) -> dict[str, Any]:
+        """As the lookup's access history lists it (CONTRACT §3.1)."""
+        return {
+            "accessed_at": self.accessed_at,
+            "user_name": self.user_name,
+            "role_name": self.role_name,
+            "org_code": self.org_code,
+            "org_name": self.org_name,
+            "care_setting": self.care_setting,
+        }
 
     def as_notified(self) -> dict[str, Any]:
         return {
@@ -101,3 +113,15 @@ def eligible_for(
         if a.accessed_at > start
         and (already_alerted_through is None or a.accessed_at > already_alerted_through)
     ]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert to raise: a notification to authority ``code`` and its bookkeeping."""
+
+    code: str
+    rule: str
+    window_days: int
+    attendances: Sequence[Attendance]  # oldest first, never empty
+    payload: dict[str, Any]
+    notification_id: uuid.UUID = field(default_factory=uuid.uuid4)

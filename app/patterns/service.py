@@ -1,89 +1,67 @@
-"""Raising attendance-pattern alerts after an unscheduled lookup of a flagged child."""
+"""Attendance-pattern alerts after an unscheduled lookup of a flagged child.
+
+The lookup reads what the check needs in its own statements (under the child's lock,
+after its audit row: see app/lookup/service.py); deciding is pure and raising is one
+statement.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.notify import repository as notifications
 from app.observability.metrics import ATTENDANCE_PATTERN_ALERTS
 from app.patterns import repository
-from app.patterns.rules import Attendance, AttendanceRule, attendances_of, eligible_for
+from app.patterns.rules import Alert, Attendance, AttendanceRule, attendances_of, eligible_for
 
 NOTIFICATION_TYPE = "attendance-pattern"
 
 
-async def check_attendance_patterns(
-    session: AsyncSession,
+def due_alerts(
     *,
     nhs_number: str,
+    looks: Sequence[Attendance],
+    alerted_through: Mapping[tuple[str, str], datetime],
     plan_types_by_authority: Mapping[str, Sequence[str]],
     now: datetime,
     rules: Sequence[AttendanceRule],
-) -> int:
-    """Notify each responsible authority once per rule reached; returns alerts raised.
+) -> list[Alert]:
+    """The alerts this look raises: each responsible authority, once per rule reached.
 
-    Runs in the lookup's transaction after its audit row, which therefore counts.
-    Attendances come from the audit trail (unscheduled lookups, one per organisation
-    per 24 hours: see rules.attendances_of). An alert of a rule for an authority
-    counts only attendances newer than those behind its previous alert of that rule,
-    so the same rule does not fire again until its window has moved wholly past the
-    attendances that fired it. Cost: an advisory lock and two indexed queries.
+    ``looks`` are the child's unscheduled looks in the widest rule's window, the current
+    one included, oldest first; they count as attendances one per organisation per 24
+    hours (rules.attendances_of). ``alerted_through`` maps (authority, rule) to the newest
+    attendance behind its previous alert: an alert counts only newer attendances, so the
+    same rule does not fire again until its window has moved wholly past the attendances
+    that fired it.
     """
-    if not rules or not plan_types_by_authority:
-        return 0
-    await repository.lock_child(session, nhs_number)
-    widest = max(rule.window for rule in rules)
-    attendances = attendances_of(
-        await repository.unscheduled_looks(session, nhs_number, now - widest)
-    )
-    through = await repository.alerted_through(session, nhs_number)
-    fired: list[tuple[str, AttendanceRule, list[Attendance]]] = []
+    attendances = attendances_of(looks)
+    alerts = []
     for code in sorted(plan_types_by_authority):
         for rule in rules:
             counted = eligible_for(
-                rule, attendances, now=now, already_alerted_through=through.get((code, rule.name))
+                rule,
+                attendances,
+                now=now,
+                already_alerted_through=alerted_through.get((code, rule.name)),
             )
             if counted and rule.reached(counted):
-                fired.append((code, rule, counted))
-    if fired:
-        await _raise(session, nhs_number, plan_types_by_authority, fired)
-    return len(fired)
+                payload = {
+                    "nhs_number": nhs_number,
+                    "plan_types": sorted(set(plan_types_by_authority[code])),
+                    "rule": rule.name,
+                    "window_days": rule.window_days,
+                    "threshold": rule.threshold,
+                    "attendances": [a.as_notified() for a in counted],
+                }
+                alerts.append(Alert(code, rule.name, rule.window_days, counted, payload))
+    return alerts
 
 
-async def _raise(
-    session: AsyncSession,
-    nhs_number: str,
-    plan_types_by_authority: Mapping[str, Sequence[str]],
-    fired: Sequence[tuple[str, AttendanceRule, list[Attendance]]],
-) -> None:
-    payloads: list[tuple[str, dict[str, Any]]] = [
-        (
-            code,
-            {
-                "nhs_number": nhs_number,
-                "plan_types": sorted(set(plan_types_by_authority[code])),
-                "rule": rule.name,
-                "window_days": rule.window_days,
-                "threshold": rule.threshold,
-                "attendances": [a.as_notified() for a in counted],
-            },
-        )
-        for code, rule, counted in fired
-    ]
-    ids = await notifications.insert_many(
-        session, type_=NOTIFICATION_TYPE, nhs_number=nhs_number, payloads=payloads
-    )
-    await repository.record_alerts(
-        session,
-        nhs_number,
-        [
-            (code, rule.name, rule.window_days, counted, id_)
-            for (code, rule, counted), id_ in zip(fired, ids, strict=True)
-        ],
-    )
-    for _, rule, _ in fired:
-        ATTENDANCE_PATTERN_ALERTS.labels(rule=rule.name).inc()
+async def raise_alerts(session: AsyncSession, nhs_number: str, alerts: Sequence[Alert]) -> None:
+    """Notify and remember ``alerts`` in the caller's transaction."""
+    await repository.raise_alerts(session, nhs_number, alerts)
+    for alert in alerts:
+        ATTENDANCE_PATTERN_ALERTS.labels(rule=alert.rule).inc()

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.lookup.repository import _UNSCHEDULED_HISTORY
+from app.lookup.repository import UNSCHEDULED_HISTORY
 from tests.support import CHILD_A
 
 LOOKS = 600
@@ -40,7 +40,7 @@ async def test_history_of_a_much_looked_up_child_reads_only_what_it_lists(
     )  # fmt: skip
     await owner_db.execute("ANALYZE audit_events")
     explained = await owner_db.fetchval(
-        "EXPLAIN (ANALYZE, FORMAT JSON) " + _UNSCHEDULED_HISTORY, CHILD_A
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + UNSCHEDULED_HISTORY, CHILD_A
     )
     plan = orjson.loads(explained)[0]["Plan"]
     assert plan["Actual Rows"] == 25

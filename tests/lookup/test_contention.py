@@ -1,0 +1,78 @@
+"""The lookup under contention: busy audit chains, and looks at one child at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+
+from app.patterns.repository import LOCK_CHILD, LOCK_CLASS
+from tests.conftest import Tokens, bearer
+from tests.support import CAMDEN, CHILD_A, add_plan
+
+BODY = {"nhs_number": CHILD_A, "care_setting": "emergency-department"}
+
+
+async def _waiting_on_locks(owner_db: asyncpg.Connection, count: int) -> None:
+    """Until ``count`` lock requests wait (5 s at most)."""
+    for _ in range(500):
+        waiting = await owner_db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} lookups waiting on a lock")
+
+
+async def test_a_lookup_queues_for_a_chain_head_when_every_head_is_busy(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    await add_plan(owner_db, CHILD_A)
+    blocker = owner_db.transaction()
+    await blocker.start()
+    await owner_db.execute("SELECT chain FROM audit_chain_heads FOR UPDATE")
+    lookup = asyncio.create_task(
+        client.post("/v1/lookups", json=BODY, headers=bearer(tokens.clinician()))
+    )
+    try:
+        await _waiting_on_locks(owner_db, 1)
+        assert not lookup.done()
+    finally:
+        await blocker.rollback()
+    response = await lookup
+    assert response.status_code == 200
+    body = response.json()
+    assert body["has_plans"] is True
+    assert [h["user_name"] for h in body["access_history"]] == ["Dr Ada Example"]
+    assert await owner_db.fetchval("SELECT count(*) FROM audit_events WHERE kind = 'lookup'") == 1
+    notified = await owner_db.fetchval(
+        "SELECT count(*) FROM notifications WHERE type = 'access' AND local_authority_code = $1",
+        CAMDEN,
+    )
+    assert notified == 1
+
+
+async def test_unscheduled_looks_at_one_child_see_each_other(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    # Two looks by one user at the same moment: whichever commits second must see the
+    # first, so the user is listed once (their first look), in both answers.
+    await add_plan(owner_db, CHILD_A)
+    token = tokens.clinician()
+    blocker = owner_db.transaction()
+    await blocker.start()
+    await owner_db.execute(LOCK_CHILD, LOCK_CLASS, CHILD_A)
+    looks = [
+        asyncio.create_task(client.post("/v1/lookups", json=BODY, headers=bearer(token)))
+        for _ in range(2)
+    ]
+    try:
+        await _waiting_on_locks(owner_db, 2)
+    finally:
+        await blocker.rollback()
+    answers = [(await look).json() for look in looks]
+    listed = sorted(len(answer["access_history"]) for answer in answers)
+    assert listed == [1, 1]
+    firsts = {answer["access_history"][0]["accessed_at"] for answer in answers}
+    assert len(firsts) == 1  # both list the same (first) look
+    assert await owner_db.fetchval("SELECT count(*) FROM audit_events WHERE kind = 'lookup'") == 2
