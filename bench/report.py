@@ -105,10 +105,16 @@ METHOD = [
     "a raw ASGI app on raw asyncpg with the same uvicorn options (`app/serving.py`) and as "
     "many database connections as the service's pool may open.",
     "- Load: `wrk` in its own process with `bench/lookup.lua`: tokens of many clinicians "
-    "(different users and organisations, one in ten B0170-only), NHS numbers drawn from the "
+    "(the profile's `tokens`, 2,000 for `full`: different users spread over the "
+    "organisations, one in ten B0170-only), NHS numbers drawn from the "
     "dataset, half with a visible plan and half without. Closed loop for throughput; for L2 "
     "each connection pauses an exponentially distributed time before each request, so "
     "arrivals are independent rather than lockstep bursts.",
+    "- The prior audit trail holds lookups but neither the notifications nor the "
+    "attendance-pattern alerts they raised, so the first unscheduled look in a run at a much "
+    "looked-up child usually raises an alert that a service running for years would have "
+    "raised earlier. The service and the ceiling share the full database and take turns, "
+    "so each raises the alerts for the children it reaches first.",
     "- Uploads (U1, U2, L4): a CSV file of the profile's size, uploaded (delta) through a "
     "service process of its own, each time by an authority that has not uploaded before, so "
     "every row is inserted. `C_copy` is asyncpg's binary COPY of the same rows, parsed "

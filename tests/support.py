@@ -9,8 +9,9 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.audit import repository as audit_repository
+from app.audit import service as audit_service
 from app.audit.schemas import AuditKind, NewAuditEvent
-from app.db.session import DatabaseURLs
+from app.db.session import DatabaseURLs, create_sessionmaker, transaction
 from app.db.urls import async_url
 
 # Valid NHS numbers in the 999 test range.
@@ -100,3 +101,13 @@ async def _append(session: AsyncSession, nhs_number: str, **f: Any) -> None:
             occurred_at=f["at"],
         ),
     )
+
+
+async def verify_trail(urls: DatabaseURLs) -> audit_service.VerifyResult:
+    """The service's own verification of the whole audit trail."""
+    engine = create_async_engine(async_url(urls.service))
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            return await audit_service.verify(session)
+    finally:
+        await engine.dispose()

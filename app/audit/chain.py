@@ -29,10 +29,23 @@ def event_hash(prev_hash: bytes | None, fields: dict[str, Any]) -> bytes:
     ``fields`` holds exactly: seq, chain, kind, occurred_at, actor_id, actor,
     subject_nhs_number, unscheduled, care_setting, request_id, detail.
     """
-    encoded = orjson.dumps(
+    head = f"[{fields['seq']},{fields['chain']},".encode()
+    return hashlib.sha256((prev_hash or b"") + head + encoded_after_place(fields)).digest()
+
+
+# The canonical encoding is orjson's compact JSON array of the fields, keys sorted:
+# "[seq,chain," followed by encoded_after_place. A statement that draws seq and chain
+# itself can hash an event in SQL from that suffix with exactly this expression.
+SQL_EVENT_HASH = (
+    "sha256(coalesce({prev}, ''::bytea)"
+    " || convert_to('[' || {seq} || ',' || {chain} || ',', 'UTF8') || {rest})"
+)
+
+
+def encoded_after_place(fields: dict[str, Any]) -> bytes:
+    """The canonical encoding of an event's fields after seq and chain (see event_hash)."""
+    return orjson.dumps(
         [
-            fields["seq"],
-            fields["chain"],
             fields["kind"],
             canonical_time(fields["occurred_at"]),
             fields["actor_id"],
@@ -44,5 +57,4 @@ def event_hash(prev_hash: bytes | None, fields: dict[str, Any]) -> bytes:
             fields["detail"],
         ],
         option=orjson.OPT_SORT_KEYS,
-    )
-    return hashlib.sha256((prev_hash or b"") + encoded).digest()
+    )[1:]

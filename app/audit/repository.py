@@ -106,11 +106,9 @@ async def lock_head(conn: asyncpg.Connection) -> Head:
     return Head(row["chain"], row["last_hash"], row["seq"])
 
 
-def stamp(head: Head, event: NewAuditEvent) -> Stamped:
-    """Place ``event`` on the locked ``head`` and hash it onto its chain."""
-    fields: dict[str, Any] = {
-        "seq": head.seq,
-        "chain": head.chain,
+def unplaced_fields(event: NewAuditEvent) -> dict[str, Any]:
+    """The stored fields of ``event`` but seq and chain, which its append draws."""
+    return {
         "kind": event.kind.value,
         "occurred_at": event.occurred_at or datetime.now(UTC),
         "actor_id": event.actor_id,
@@ -121,6 +119,11 @@ def stamp(head: Head, event: NewAuditEvent) -> Stamped:
         "request_id": event.request_id,
         "detail": event.detail,
     }
+
+
+def stamp(head: Head, event: NewAuditEvent) -> Stamped:
+    """Place ``event`` on the locked ``head`` and hash it onto its chain."""
+    fields = {"seq": head.seq, "chain": head.chain, **unplaced_fields(event)}
     return Stamped(fields, head.last_hash, event_hash(head.last_hash, fields))
 
 

@@ -11,10 +11,12 @@ row included, before the response is sent.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.errors import ServiceUnavailable
 
@@ -31,16 +33,53 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         try:
             await adapted._start_transaction()
         except Exception as error:
-            # SQLAlchemy never saw this failure, so it would hand the dead connection out
-            # again. Do what it does on a disconnect: mark every connection of this one's
-            # generation stale (the database restarted or killed them all, so they are
-            # likely dead too), drop this one, and fail closed.
-            sync = connection.sync_connection
-            if sync is not None:
-                sync.engine.pool._invalidate(sync.connection, error)
-            await connection.invalidate()
+            await _discard(connection, error)
             raise ServiceUnavailable("the service cannot reach its database; retry") from error
     driver: asyncpg.Connection = adapted._connection
     if not driver.is_in_transaction():
         raise RuntimeError("the session's connection is not in a transaction")
     return driver
+
+
+@asynccontextmanager
+async def unbegun_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The session's asyncpg connection *without* beginning a transaction on it.
+
+    For one statement that must commit by itself before the request answers (a statement
+    outside a transaction is its own): it saves the BEGIN and COMMIT round trips. If the
+    session's transaction was already begun, the statement simply joins it and commits
+    with it. Keep the body to that statement: a failure that shows the connection dead is
+    handled as driver_connection handles one.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.dbapi_connection._connection  # type: ignore[union-attr]
+    try:
+        yield driver
+    except Exception as error:
+        if driver.is_closed() or isinstance(error, _DEAD_CONNECTION):
+            await _discard(connection, error)
+            raise ServiceUnavailable("the service cannot reach its database; retry") from error
+        raise
+
+
+# What a statement raises when its connection, not the statement, failed.
+_DEAD_CONNECTION = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+async def _discard(connection: AsyncConnection, error: BaseException) -> None:
+    """SQLAlchemy never saw ``error``, so it would hand the dead connection out again. Do
+    what it does on a disconnect: mark every connection of this one's generation stale
+    (the database restarted or killed them all, so they are likely dead too) and drop
+    this one."""
+    sync = connection.sync_connection
+    if sync is not None:
+        sync.engine.pool._invalidate(sync.connection, error)
+    await connection.invalidate()

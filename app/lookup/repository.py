@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.abuse import repository as abuse
 from app.abuse.schemas import LookupCounts
 from app.audit import repository as audit
+from app.audit.chain import SQL_EVENT_HASH, encoded_after_place
 from app.audit.repository import Head, Stamped
 from app.db.raw import driver_connection
 from app.patterns import repository as patterns
@@ -72,6 +73,11 @@ _HISTORY = f"""
     LIMIT {HISTORY_LIMIT}
     """
 
+_SHOWN = f"""
+    SELECT array_agg(p ORDER BY p.start_date DESC, p.code, p.plan_type) AS plans
+    FROM ({_PLANS}) p
+    """
+
 # The history and plans on their own (the FHIR AuditEvent search): $1 NHS number, $2 today.
 VISIBLE_PLANS = _PLANS.format(nhs="$1", today="$2")
 UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1")
@@ -83,10 +89,7 @@ UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1")
 OPEN = f"""
     WITH {audit.FREE_HEAD_CTE},
     counts AS ({abuse.COUNTS}),
-    shown AS (
-      SELECT array_agg(p ORDER BY p.start_date DESC, p.code, p.plan_type) AS plans
-      FROM ({_PLANS.format(nhs="$3", today="$5")}) p
-    )
+    shown AS ({_SHOWN.format(nhs="$3", today="$5")})
     SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
            h.chain, h.last_hash,
            CASE WHEN h.chain IS NOT NULL THEN nextval('audit_events_seq') END AS seq,
@@ -94,6 +97,46 @@ OPEN = f"""
                 THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($3))::text
            END AS child_locked
     FROM counts c CROSS JOIN shown s LEFT JOIN head h ON true
+    """
+
+# An unflagged child's lookup in one statement, outside any transaction (so one round trip
+# in all): the same counts, plans and free head as OPEN, and when no plan is visible and
+# the caller is within its limits, the audit row, hashed onto its chain here (the
+# canonical encoding after seq and chain comes from app/audit/chain.py) and committed
+# with the statement. Otherwise nothing is written and the lookup takes the OPEN path.
+# $1 sub (also the actor id), $2 org_code, $3 NHS number, $4 harvest window (s), $5 today,
+# $6 user limit, $7 organisation limit, $8 occurred_at, $9 actor, $10 unscheduled,
+# $11 care setting, $12 request id, $13 detail, $14 the encoding after seq and chain.
+QUICK = f"""
+    WITH {audit.FREE_HEAD_CTE},
+    counts AS ({abuse.COUNTS}),
+    shown AS ({_SHOWN.format(nhs="$3", today="$5")}),
+    slot AS (
+      SELECT h.chain, h.last_hash, nextval('audit_events_seq') AS seq
+      FROM head h, shown s, counts c
+      WHERE s.plans IS NULL
+        AND (c.user_seen OR c.user_distinct < $6) AND (c.org_seen OR c.org_distinct < $7)
+    ),
+    stamped AS (
+      SELECT chain, last_hash, seq,
+             {SQL_EVENT_HASH.format(prev="last_hash", seq="seq", chain="chain", rest="$14")}
+               AS hash
+      FROM slot
+    ),
+    event AS (
+      INSERT INTO audit_events (seq, chain, kind, occurred_at, actor_id, actor,
+        subject_nhs_number, unscheduled, care_setting, request_id, detail, prev_hash, hash)
+      SELECT seq, chain, 'lookup', $8, $1, $9::jsonb, $3, $10, $11, $12, $13::jsonb,
+             last_hash, hash
+      FROM stamped
+    ),
+    moved AS (
+      UPDATE audit_chain_heads h SET last_seq = s.seq, last_hash = s.hash
+      FROM stamped s WHERE h.chain = s.chain
+    )
+    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
+           EXISTS (SELECT 1 FROM stamped) AS recorded
+    FROM counts c CROSS JOIN shown s
     """
 
 # $1 … $13 the audit row (app/audit/repository.py), $14 notification ids, $15 their
@@ -144,6 +187,15 @@ class Opened:
 
 
 @dataclass(frozen=True, slots=True)
+class Quick:
+    """What the one-statement attempt found, and whether it recorded the lookup."""
+
+    counts: LookupCounts
+    flagged: bool
+    recorded: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
     """What the lookup's second statement read, as of before its own row."""
 
@@ -158,7 +210,7 @@ def _dicts(rows: Sequence[tuple[Any, ...]] | None, names: Sequence[str]) -> list
 
 
 async def open_lookup(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     *,
     sub: str,
     org_code: str,
@@ -167,7 +219,6 @@ async def open_lookup(
     today: date,
     lock_if_flagged: bool,
 ) -> Opened:
-    conn = await driver_connection(session)
     row = await conn.fetchrow(
         OPEN, sub, org_code, nhs_number, window_seconds, today, lock_if_flagged
     )
@@ -180,31 +231,61 @@ async def open_lookup(
     return Opened(counts, _dicts(row["plans"], PLAN_FIELDS), head, locked)
 
 
-async def lock_head(session: AsyncSession) -> Head:
+async def record_if_unflagged(
+    conn: asyncpg.Connection,
+    *,
+    fields: dict[str, Any],
+    org_code: str,
+    window_seconds: int,
+    today: date,
+    limits: tuple[int, int],
+) -> Quick:
+    """QUICK for an event's ``fields`` (without seq and chain: QUICK draws them)."""
+    row = await conn.fetchrow(
+        QUICK,
+        fields["actor_id"],
+        org_code,
+        fields["subject_nhs_number"],
+        window_seconds,
+        today,
+        *limits,
+        fields["occurred_at"],
+        orjson.dumps(fields["actor"]).decode(),
+        fields["unscheduled"],
+        fields["care_setting"],
+        fields["request_id"],
+        orjson.dumps(fields["detail"]).decode(),
+        encoded_after_place(fields),
+    )
+    assert row is not None  # aggregates: always exactly one row
+    counts = LookupCounts(
+        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
+    )
+    return Quick(counts, row["plans"] is not None, row["recorded"])
+
+
+async def lock_head(conn: asyncpg.Connection) -> Head:
     """A head when ``OPEN`` found every one busy: queue on one."""
-    return await audit.lock_head(await driver_connection(session))
+    return await audit.lock_head(conn)
 
 
-async def lock_child(session: AsyncSession, nhs_number: str) -> None:
-    conn = await driver_connection(session)
+async def lock_child(conn: asyncpg.Connection, nhs_number: str) -> None:
     await conn.execute(patterns.LOCK_CHILD, patterns.LOCK_CLASS, nhs_number)
 
 
-async def append(session: AsyncSession, event: Stamped) -> None:
+async def append(conn: asyncpg.Connection, event: Stamped) -> None:
     """An unflagged child's lookup: the audit row alone."""
-    conn = await driver_connection(session)
     await conn.execute(audit.APPEND, *event.args())
 
 
 async def record(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     event: Stamped,
     *,
     notifications: Sequence[tuple[Any, str, dict[str, Any]]],
     looks_since: datetime | None,
 ) -> Recorded:
     """A flagged child's lookup: audit row, (id, authority, payload) notifications, reads."""
-    conn: asyncpg.Connection = await driver_connection(session)
     row = await conn.fetchrow(
         RECORD,
         *event.args(),

@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import service as abuse
 from app.abuse.schemas import HarvestLimits
-from app.audit.repository import Stamped, stamp
+from app.audit.repository import Stamped, stamp, unplaced_fields
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
 from app.config import Settings
+from app.db.raw import driver_connection, unbegun_connection
 from app.errors import Forbidden
 from app.lookup import repository
 from app.lookup.schemas import (
@@ -71,46 +73,65 @@ async def look_up(
     the read, so no plan is ever shown without a record of who saw it. Such a look
     also checks the policy's attendance-pattern rules and may raise
     ``attendance-pattern`` notifications. A caller over the policy's harvest limits is
-    refused before anything is answered or recorded. Two statements do the work
-    (app/lookup/repository.py), a third only when every audit chain head is busy or
-    an alert is raised.
+    refused before anything is answered or recorded. A child with no visible plan takes
+    one statement; a flagged child two, in a transaction (app/lookup/repository.py).
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
-    opened = await repository.open_lookup(
-        session,
-        sub=user.sub,
-        org_code=user.org_code,
-        nhs_number=nhs_number,
-        window_seconds=policy.limits.window_seconds,
-        today=today,
-        lock_if_flagged=unscheduled,
-    )
-    await abuse.enforce(session, user, opened.counts, policy.limits)
-    plans = opened.plans
-    head = opened.head or await repository.lock_head(session)
-    if unscheduled and plans and not opened.child_locked:
-        await repository.lock_child(session, nhs_number)
     access_id = uuid.uuid4()
-    event = stamp(
-        head,
-        NewAuditEvent(
+
+    def event(plans_shown: int) -> NewAuditEvent:
+        return NewAuditEvent(
             kind=AuditKind.LOOKUP,
             actor=actor_of(user),
             request_id=request_id,
-            detail={"access_id": str(access_id), "plans_shown": len(plans)},
+            detail={"access_id": str(access_id), "plans_shown": plans_shown},
             subject_nhs_number=nhs_number,
             unscheduled=unscheduled,
             care_setting=request.care_setting.value,
-        ),
+        )
+
+    limits = policy.limits
+    # Most children looked up hold no plan: one statement, committed by itself, answers
+    # and records those (app/lookup/repository.py, QUICK).
+    async with unbegun_connection(session) as conn:
+        quick = await repository.record_if_unflagged(
+            conn,
+            fields=unplaced_fields(event(0)),
+            org_code=user.org_code,
+            window_seconds=limits.window_seconds,
+            today=today,
+            limits=(limits.user, limits.organisation),
+        )
+    if quick.recorded:
+        return LookupResponse(
+            access_id=access_id, nhs_number=nhs_number, has_plans=False, plans=[], access_history=[]
+        )
+    if not quick.flagged:  # over a limit (refused here), or every chain head was busy
+        await abuse.enforce(session, user, quick.counts, limits)
+    conn = await driver_connection(session)  # the session's transaction, begun
+    opened = await repository.open_lookup(
+        conn,
+        sub=user.sub,
+        org_code=user.org_code,
+        nhs_number=nhs_number,
+        window_seconds=limits.window_seconds,
+        today=today,
+        lock_if_flagged=unscheduled,
     )
+    await abuse.enforce(session, user, opened.counts, limits)
+    plans = opened.plans
+    head = opened.head or await repository.lock_head(conn)
+    if unscheduled and plans and not opened.child_locked:
+        await repository.lock_child(conn, nhs_number)
+    stamped = stamp(head, event(len(plans)))
     history: list[AccessEntry] = []
     if plans:
         history = await _record_flagged(
-            session, user, event, plans, unscheduled=unscheduled, policy=policy
+            conn, user, stamped, plans, unscheduled=unscheduled, policy=policy
         )
     else:
-        await repository.append(session, event)
+        await repository.append(conn, stamped)
     return LookupResponse(
         access_id=access_id,
         nhs_number=nhs_number,
@@ -135,7 +156,7 @@ async def look_up(
 
 
 async def _record_flagged(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     user: HealthUser,
     event: Stamped,
     plans: Sequence[Mapping[str, Any]],
@@ -162,7 +183,7 @@ async def _record_flagged(
         )
         notifications = [(uuid.uuid4(), code, payload) for code, payload in payloads]
     recorded = await repository.record(
-        session,
+        conn,
         event,
         notifications=notifications,
         looks_since=now - max(rule.window for rule in rules) if rules else None,
@@ -190,7 +211,7 @@ async def _record_flagged(
             rules=rules,
         )
         if alerts:
-            await patterns.raise_alerts(session, nhs_number, alerts)
+            await patterns.raise_alerts(conn, nhs_number, alerts)
     # The statement's reads did not see this look's own row. It is listed (CONTRACT §3.1)
     # when unscheduled and the same user did not look in the 24 hours before it; being
     # the newest, it never hides an earlier entry.

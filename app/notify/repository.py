@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.raw import driver_connection
 
-# Raw asyncpg on the session's connection and transaction: a lookup's access
-# notifications are on its hot path (app/db/raw.py).
+# Every authority's notification in one statement. (A lookup's access notifications are
+# written by the lookup's own statement, app/lookup/repository.py.)
 _INSERT_MANY = """
     INSERT INTO notifications (id, local_authority_code, type, nhs_number, created_at, payload)
     SELECT n.id, n.code, $1, $2, now(), n.payload

@@ -1,18 +1,17 @@
 """All SQL of attendance-pattern alerts.
 
 The check runs on every unscheduled look at a flagged child, so its reads are fragments
-the lookup puts into its own statements (app/lookup/repository.py) and its writes go
-straight to asyncpg on the session's connection and transaction (app/db/raw.py).
+the lookup puts into its own statements (app/lookup/repository.py) and its write goes
+straight to asyncpg on the lookup's connection and transaction (app/db/raw.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.raw import driver_connection
 from app.patterns.rules import Alert
 
 # Enough for any configured threshold (at most 1000) after de-duplication.
@@ -78,6 +77,5 @@ def raise_args(nhs_number: str, alerts: Sequence[Alert]) -> list[object]:
     ]
 
 
-async def raise_alerts(session: AsyncSession, nhs_number: str, alerts: Sequence[Alert]) -> None:
-    conn = await driver_connection(session)
+async def raise_alerts(conn: asyncpg.Connection, nhs_number: str, alerts: Sequence[Alert]) -> None:
     await conn.execute(RAISE, *raise_args(nhs_number, alerts))

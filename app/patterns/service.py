@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from app.observability.metrics import ATTENDANCE_PATTERN_ALERTS
 from app.patterns import repository
 from app.patterns.rules import Alert, Attendance, AttendanceRule, attendances_of, eligible_for
-
-NOTIFICATION_TYPE = "attendance-pattern"
 
 
 def due_alerts(
@@ -60,8 +58,8 @@ def due_alerts(
     return alerts
 
 
-async def raise_alerts(session: AsyncSession, nhs_number: str, alerts: Sequence[Alert]) -> None:
+async def raise_alerts(conn: asyncpg.Connection, nhs_number: str, alerts: Sequence[Alert]) -> None:
     """Notify and remember ``alerts`` in the caller's transaction."""
-    await repository.raise_alerts(session, nhs_number, alerts)
+    await repository.raise_alerts(conn, nhs_number, alerts)
     for alert in alerts:
         ATTENDANCE_PATTERN_ALERTS.labels(rule=alert.rule).inc()

@@ -7,13 +7,10 @@ import asyncio
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit import service as audit
-from app.db.session import DatabaseURLs, create_sessionmaker, transaction
-from app.db.urls import async_url
+from app.db.session import DatabaseURLs
 from tests.conftest import Tokens, bearer
-from tests.support import CHILD_A, UNKNOWN, add_plan
+from tests.support import CHILD_A, UNKNOWN, add_plan, verify_trail
 
 
 async def look_up(client: httpx.AsyncClient, token: str, nhs: str = CHILD_A) -> httpx.Response:
@@ -21,15 +18,6 @@ async def look_up(client: httpx.AsyncClient, token: str, nhs: str = CHILD_A) -> 
     return await client.post(
         "/v1/lookups", json=body, headers={**bearer(token), "X-Request-ID": "req-123"}
     )
-
-
-async def verify(urls: DatabaseURLs) -> audit.VerifyResult:
-    engine = create_async_engine(async_url(urls.service))
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            return await audit.verify(session)
-    finally:
-        await engine.dispose()
 
 
 async def test_found_and_not_found_lookups_are_both_audited_with_the_request_id(
@@ -138,7 +126,7 @@ async def test_verify_accepts_an_untouched_trail(
     await add_plan(owner_db, CHILD_A)
     for _ in range(40):
         assert (await look_up(client, tokens.clinician())).status_code == 200
-    result = await verify(database)
+    result = await verify_trail(database)
     assert result.ok, result.reason
     assert result.events_checked == 40
     assert sum(1 for _ in result.heads) >= 1
@@ -177,7 +165,7 @@ async def test_verify_names_the_first_tampered_event(
         await look_up(client, tokens.clinician())
     seqs = [r["seq"] for r in await owner_db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
     await _tamper(owner_db, tamper.format(mid=seqs[2], last=seqs[-1]))
-    result = await verify(database)
+    result = await verify_trail(database)
     assert result.ok is False
     assert result.reason is not None
     assert reason in result.reason
@@ -198,7 +186,7 @@ async def test_verify_detects_two_events_swapped(
         f" UPDATE audit_events SET seq = {a} WHERE seq = {b};"
         f" UPDATE audit_events SET seq = {b} WHERE seq = -1",
     )
-    result = await verify(database)
+    result = await verify_trail(database)
     assert result.ok is False
     assert result.first_bad_seq == a
 
@@ -212,6 +200,6 @@ async def test_concurrent_lookups_spread_over_chains_and_every_chain_verifies(
     assert {r.status_code for r in responses} == {200}
     chains = await owner_db.fetchval("SELECT count(DISTINCT chain) FROM audit_events")
     assert chains > 1
-    result = await verify(database)
+    result = await verify_trail(database)
     assert result.ok, result.reason
     assert result.events_checked == 60

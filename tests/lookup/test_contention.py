@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import httpx
 
+from app.db.session import DatabaseURLs
 from app.patterns.repository import LOCK_CHILD, LOCK_CLASS
 from tests.conftest import Tokens, bearer
-from tests.support import CAMDEN, CHILD_A, add_plan
+from tests.support import CAMDEN, CHILD_A, CHILD_B, UNKNOWN, add_plan, verify_trail
 
 BODY = {"nhs_number": CHILD_A, "care_setting": "emergency-department"}
 
@@ -76,3 +78,42 @@ async def test_unscheduled_looks_at_one_child_see_each_other(
     firsts = {answer["access_history"][0]["accessed_at"] for answer in answers}
     assert len(firsts) == 1  # both list the same (first) look
     assert await owner_db.fetchval("SELECT count(*) FROM audit_events WHERE kind = 'lookup'") == 2
+
+
+async def test_an_unflagged_lookup_queues_for_a_head_too(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    # Its one-statement path finds no free head and falls back to the transaction's.
+    blocker = owner_db.transaction()
+    await blocker.start()
+    await owner_db.execute("SELECT chain FROM audit_chain_heads FOR UPDATE")
+    body = {**BODY, "nhs_number": UNKNOWN}
+    lookup = asyncio.create_task(
+        client.post("/v1/lookups", json=body, headers=bearer(tokens.clinician()))
+    )
+    try:
+        await _waiting_on_locks(owner_db, 1)
+        assert not lookup.done()
+    finally:
+        await blocker.rollback()
+    response = await lookup
+    assert response.status_code == 200
+    assert response.json()["has_plans"] is False
+    detail = await owner_db.fetchval("SELECT detail FROM audit_events WHERE kind = 'lookup'")
+    assert json.loads(detail)["plans_shown"] == 0
+
+
+async def test_both_lookup_paths_append_to_the_same_verifiable_chains(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection, database: DatabaseURLs
+) -> None:
+    # Unflagged lookups hash their event in SQL, flagged ones in Python: one trail.
+    await add_plan(owner_db, CHILD_A)
+    bodies = [{**BODY, "nhs_number": nhs} for nhs in (CHILD_A, UNKNOWN, CHILD_B)] * 10
+    responses = await asyncio.gather(
+        *(client.post("/v1/lookups", json=b, headers=bearer(tokens.clinician())) for b in bodies)
+    )
+    assert [r.status_code for r in responses] == [200] * len(bodies)
+    assert [r.json()["has_plans"] for r in responses[:3]] == [True, False, False]
+    result = await verify_trail(database)
+    assert result.ok, result.reason
+    assert result.events_checked == len(bodies)
