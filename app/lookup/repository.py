@@ -1,24 +1,29 @@
-"""All SQL of the lookup: two statements between BEGIN and COMMIT.
+"""All SQL of the lookup: one statement for a child with no visible plan, else two in a
+transaction.
 
 A lookup is on every registration, and on a small machine its round trips cost more than
-the database work inside them (``make bench``: L1, L2). So its work is folded into two
-statements on the session's own asyncpg connection and transaction (app/db/raw.py):
+the database work inside them (``make bench``: L1, L2). So its work is folded into few
+statements on the session's own asyncpg connection (app/db/raw.py):
 
-1. ``OPEN``: the caller's harvest counts, the visible plans with their authority's
-   contacts, a free audit chain head (locked, with seq drawn under the lock) and, for an
-   unscheduled look at a flagged child, the child's lock.
+0. ``opening().quick``, outside any transaction: the caller's harvest counts and the
+   visible plans; when there are none (most lookups) it also appends the audit row and
+   commits, and the lookup is done in one round trip.
+1. ``opening().open``, in the session's transaction: the same counts and plans, a free
+   audit chain head (locked, with seq drawn under the lock) and, for an unscheduled look
+   at a flagged child, the child's lock.
 2. ``RECORD`` (flagged child): the audit row and the head move, the ``access``
    notifications, then the history and what the attendance-pattern check needs, read in
-   the same round trip. An unflagged child's lookup only appends its audit row.
+   the same round trip. (``APPEND`` alone when ``quick`` fell through for want of a free
+   head.)
 
 The reads of ``RECORD`` share its snapshot, so they do not see the row it inserts: the
 service adds the current look itself (app/lookup/service.py). Unscheduled looks at one
 flagged child hold the child's lock until commit, so every earlier one is visible and
-none can land between the snapshot and the commit.
-"""
+none can land between the snapshot and the commit."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,51 +87,48 @@ _SHOWN = f"""
 VISIBLE_PLANS = _PLANS.format(nhs="$1", today="$2")
 UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1")
 
-# $1 sub, $2 org_code, $3 NHS number, $4 harvest window (s), $5 today, $6 lock the child
-# if it is flagged (an unscheduled look). The head is LEFT JOINed so the counts and plans
-# come back even when every head is busy; seq and the child's lock are evaluated per
-# output row, so after the head's row lock is taken, and only when one was.
-OPEN = f"""
-    WITH {audit.FREE_HEAD_CTE},
-    counts AS ({abuse.COUNTS}),
-    shown AS ({_SHOWN.format(nhs="$3", today="$5")})
-    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
-           h.chain, h.last_hash,
-           CASE WHEN h.chain IS NOT NULL THEN nextval('audit_events_seq') END AS seq,
-           CASE WHEN h.chain IS NOT NULL AND $6::boolean AND s.plans IS NOT NULL
-                THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($3))::text
-           END AS child_locked
-    FROM counts c CROSS JOIN shown s LEFT JOIN head h ON true
-    """
 
-# An unflagged child's lookup in one statement, outside any transaction (so one round trip
-# in all): the same counts, plans and free head as OPEN, and when no plan is visible and
-# the caller is within its limits, the audit row, hashed onto its chain here (the
-# canonical encoding after seq and chain comes from app/audit/chain.py) and committed
-# with the statement. Otherwise nothing is written and the lookup takes the OPEN path.
-# $1 sub (also the actor id), $2 org_code, $3 NHS number, $4 harvest window (s), $5 today,
-# $6 user limit, $7 organisation limit, $8 occurred_at, $9 actor, $10 unscheduled,
-# $11 care setting, $12 request id, $13 detail, $14 the encoding after seq and chain.
-QUICK = f"""
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """The statements that start a lookup, for one harvest window (app/abuse/repository.py
+    writes the window into the statement, so PostgreSQL keeps one generic plan for it)."""
+
+    quick: str
+    open: str
+
+
+@functools.cache
+def opening(window_seconds: int) -> Opening:
+    counts = abuse.counts_sql(window_seconds)
+    shown = _SHOWN.format(nhs="$3", today="$4")
+    # An unflagged child's lookup in one statement, outside any transaction (so one round
+    # trip in all): the counts, plans and a free head, and when no plan is visible and the
+    # caller is within its limits, the audit row, hashed onto its chain here (the canonical
+    # encoding after seq and chain comes from app/audit/chain.py) and committed with the
+    # statement. Otherwise nothing is written and the lookup takes the ``open`` path.
+    # $1 sub (also the actor id), $2 org_code, $3 NHS number, $4 today, $5 user limit,
+    # $6 organisation limit, $7 occurred_at, $8 actor, $9 unscheduled, $10 care setting,
+    # $11 request id, $12 detail, $13 the encoding after seq and chain.
+    quick = f"""
     WITH {audit.FREE_HEAD_CTE},
-    counts AS ({abuse.COUNTS}),
-    shown AS ({_SHOWN.format(nhs="$3", today="$5")}),
+    counts AS ({counts}),
+    shown AS ({shown}),
     slot AS (
       SELECT h.chain, h.last_hash, nextval('audit_events_seq') AS seq
       FROM head h, shown s, counts c
       WHERE s.plans IS NULL
-        AND (c.user_seen OR c.user_distinct < $6) AND (c.org_seen OR c.org_distinct < $7)
+        AND (c.user_seen OR c.user_distinct < $5) AND (c.org_seen OR c.org_distinct < $6)
     ),
     stamped AS (
       SELECT chain, last_hash, seq,
-             {SQL_EVENT_HASH.format(prev="last_hash", seq="seq", chain="chain", rest="$14")}
+             {SQL_EVENT_HASH.format(prev="last_hash", seq="seq", chain="chain", rest="$13")}
                AS hash
       FROM slot
     ),
     event AS (
       INSERT INTO audit_events (seq, chain, kind, occurred_at, actor_id, actor,
         subject_nhs_number, unscheduled, care_setting, request_id, detail, prev_hash, hash)
-      SELECT seq, chain, 'lookup', $8, $1, $9::jsonb, $3, $10, $11, $12, $13::jsonb,
+      SELECT seq, chain, 'lookup', $7, $1, $8::jsonb, $3, $9, $10, $11, $12::jsonb,
              last_hash, hash
       FROM stamped
     ),
@@ -138,6 +140,26 @@ QUICK = f"""
            EXISTS (SELECT 1 FROM stamped) AS recorded
     FROM counts c CROSS JOIN shown s
     """
+    # The same counts and plans in the lookup's transaction, with a free audit chain head
+    # (locked, seq drawn under the lock) and, for an unscheduled look at a flagged child,
+    # the child's lock. $1 sub, $2 org_code, $3 NHS number, $4 today, $5 lock the child if
+    # it is flagged. The head is LEFT JOINed so the counts and plans come back even when
+    # every head is busy; seq and the child's lock are evaluated per output row, so after
+    # the head's row lock is taken, and only when one was.
+    open_ = f"""
+    WITH {audit.FREE_HEAD_CTE},
+    counts AS ({counts}),
+    shown AS ({shown})
+    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
+           h.chain, h.last_hash,
+           CASE WHEN h.chain IS NOT NULL THEN nextval('audit_events_seq') END AS seq,
+           CASE WHEN h.chain IS NOT NULL AND $5::boolean AND s.plans IS NOT NULL
+                THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($3))::text
+           END AS child_locked
+    FROM counts c CROSS JOIN shown s LEFT JOIN head h ON true
+    """
+    return Opening(quick, open_)
+
 
 # $1 … $13 the audit row (app/audit/repository.py), $14 notification ids, $15 their
 # authorities, $16 their payloads (empty arrays for a silent look), $17 read what the
@@ -220,7 +242,7 @@ async def open_lookup(
     lock_if_flagged: bool,
 ) -> Opened:
     row = await conn.fetchrow(
-        OPEN, sub, org_code, nhs_number, window_seconds, today, lock_if_flagged
+        opening(window_seconds).open, sub, org_code, nhs_number, today, lock_if_flagged
     )
     assert row is not None  # aggregates: always exactly one row
     counts = LookupCounts(
@@ -240,13 +262,12 @@ async def record_if_unflagged(
     today: date,
     limits: tuple[int, int],
 ) -> Quick:
-    """QUICK for an event's ``fields`` (without seq and chain: QUICK draws them)."""
+    """``quick`` for an event's ``fields`` (without seq and chain: it draws them)."""
     row = await conn.fetchrow(
-        QUICK,
+        opening(window_seconds).quick,
         fields["actor_id"],
         org_code,
         fields["subject_nhs_number"],
-        window_seconds,
         today,
         *limits,
         fields["occurred_at"],
@@ -265,7 +286,7 @@ async def record_if_unflagged(
 
 
 async def lock_head(conn: asyncpg.Connection) -> Head:
-    """A head when ``OPEN`` found every one busy: queue on one."""
+    """A head when ``open`` found every one busy: queue on one."""
     return await audit.lock_head(conn)
 
 

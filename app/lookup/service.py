@@ -93,7 +93,7 @@ async def look_up(
 
     limits = policy.limits
     # Most children looked up hold no plan: one statement, committed by itself, answers
-    # and records those (app/lookup/repository.py, QUICK).
+    # and records those (app/lookup/repository.py, ``opening().quick``).
     async with unbegun_connection(session) as conn:
         quick = await repository.record_if_unflagged(
             conn,
