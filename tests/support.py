@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -111,3 +113,16 @@ async def verify_trail(urls: DatabaseURLs) -> audit_service.VerifyResult:
             return await audit_service.verify(session)
     finally:
         await engine.dispose()
+
+
+async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int) -> None:
+    """Until ``count`` lock requests wait in the database (10 s at most)."""
+    deadline = time.monotonic() + 10
+    waiting = 0
+    while time.monotonic() < deadline:
+        # pg_locks, not pg_stat_activity: the owner may not see other roles' wait events.
+        waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {waiting} of {count} expected lock requests waiting")

@@ -11,37 +11,42 @@ import httpx
 from app.db.session import DatabaseURLs
 from app.patterns.repository import LOCK_CHILD, LOCK_CLASS
 from tests.conftest import Tokens, bearer
-from tests.support import CAMDEN, CHILD_A, CHILD_B, UNKNOWN, add_plan, verify_trail
+from tests.support import (
+    CAMDEN,
+    CHILD_A,
+    CHILD_B,
+    UNKNOWN,
+    add_plan,
+    verify_trail,
+    wait_for_lock_waiters,
+)
 
 BODY = {"nhs_number": CHILD_A, "care_setting": "emergency-department"}
 
 
-async def _waiting_on_locks(owner_db: asyncpg.Connection, count: int) -> None:
-    """Until ``count`` lock requests wait (5 s at most)."""
-    for _ in range(500):
-        waiting = await owner_db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {count} lookups waiting on a lock")
+async def _look_up_with_every_head_busy(
+    client: httpx.AsyncClient, token: str, owner_db: asyncpg.Connection, nhs_number: str
+) -> httpx.Response:
+    """A lookup started while another transaction holds all sixteen chain heads: it must
+    wait, then complete once they are free."""
+    blocker = owner_db.transaction()
+    await blocker.start()
+    await owner_db.execute("SELECT chain FROM audit_chain_heads FOR UPDATE")
+    body = {**BODY, "nhs_number": nhs_number}
+    lookup = asyncio.create_task(client.post("/v1/lookups", json=body, headers=bearer(token)))
+    try:
+        await wait_for_lock_waiters(owner_db, 1)
+        assert not lookup.done()
+    finally:
+        await blocker.rollback()
+    return await lookup
 
 
 async def test_a_lookup_queues_for_a_chain_head_when_every_head_is_busy(
     client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
 ) -> None:
     await add_plan(owner_db, CHILD_A)
-    blocker = owner_db.transaction()
-    await blocker.start()
-    await owner_db.execute("SELECT chain FROM audit_chain_heads FOR UPDATE")
-    lookup = asyncio.create_task(
-        client.post("/v1/lookups", json=BODY, headers=bearer(tokens.clinician()))
-    )
-    try:
-        await _waiting_on_locks(owner_db, 1)
-        assert not lookup.done()
-    finally:
-        await blocker.rollback()
-    response = await lookup
+    response = await _look_up_with_every_head_busy(client, tokens.clinician(), owner_db, CHILD_A)
     assert response.status_code == 200
     body = response.json()
     assert body["has_plans"] is True
@@ -69,7 +74,7 @@ async def test_unscheduled_looks_at_one_child_see_each_other(
         for _ in range(2)
     ]
     try:
-        await _waiting_on_locks(owner_db, 2)
+        await wait_for_lock_waiters(owner_db, 2)
     finally:
         await blocker.rollback()
     answers = [(await look).json() for look in looks]
@@ -84,19 +89,7 @@ async def test_an_unflagged_lookup_queues_for_a_head_too(
     client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
 ) -> None:
     # Its one-statement path finds no free head and falls back to the transaction's.
-    blocker = owner_db.transaction()
-    await blocker.start()
-    await owner_db.execute("SELECT chain FROM audit_chain_heads FOR UPDATE")
-    body = {**BODY, "nhs_number": UNKNOWN}
-    lookup = asyncio.create_task(
-        client.post("/v1/lookups", json=body, headers=bearer(tokens.clinician()))
-    )
-    try:
-        await _waiting_on_locks(owner_db, 1)
-        assert not lookup.done()
-    finally:
-        await blocker.rollback()
-    response = await lookup
+    response = await _look_up_with_every_head_busy(client, tokens.clinician(), owner_db, UNKNOWN)
     assert response.status_code == 200
     assert response.json()["has_plans"] is False
     detail = await owner_db.fetchval("SELECT detail FROM audit_events WHERE kind = 'lookup'")

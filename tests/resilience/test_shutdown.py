@@ -21,21 +21,10 @@ from app.db.runtime import DATABASE, OWNER
 from app.db.urls import make_url
 from tests.conftest import bearer
 from tests.resilience.conftest import Served, audit_rows_for, credentials, serve
-from tests.support import CHILD_A
+from tests.support import CHILD_A, wait_for_lock_waiters
 
 IN_FLIGHT = 6
 GRACE_SECONDS = 10  # cmd_serve's timeout_graceful_shutdown
-
-
-async def _wait_for_waiters(conn: asyncpg.Connection, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        # pg_locks, not pg_stat_activity: the owner may not see other roles' wait events.
-        waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"only {waiting} lookups waiting on the lock")
 
 
 async def _signal_while_in_flight(
@@ -57,7 +46,7 @@ async def _signal_while_in_flight(
             )
             for i in range(IN_FLIGHT)
         ]
-        await _wait_for_waiters(blocker, IN_FLIGHT)
+        await wait_for_lock_waiters(blocker, IN_FLIGHT)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.5)
