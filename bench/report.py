@@ -106,7 +106,9 @@ METHOD = [
     "many database connections as the service's pool may open.",
     "- Load: `wrk` in its own process with `bench/lookup.lua`: tokens of many clinicians "
     "(the profile's `tokens`, 2,000 for `full`: different users spread over the "
-    "organisations, one in ten B0170-only), NHS numbers drawn from the "
+    "organisations, one in ten B0170-only; taken in turn, so the warm-up signs every one in, "
+    "as a running service has verified and cached its users' tokens), NHS numbers drawn "
+    "from the "
     "dataset, half with a visible plan and half without. Closed loop for throughput; for L2 "
     "each connection pauses an exponentially distributed time before each request, so "
     "arrivals are independent rather than lockstep bursts.",
