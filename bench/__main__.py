@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         service_dir = profile.data_dir / "service"
         load = asyncio.run(workload.build(profile, people(profile), full.owner, service_dir))
         facts = machine.facts(asyncio.run(cluster.server_version()), generator.wrk_binary)
+        ticks = machine.cpu_ticks()
         flame = profile.data_dir / "service-profile.speedscope.json" if args.profile else None
         figures = lookups.measure(profile, generator, load, full, empty, service_dir,
                                   profile.data_dir / "logs", flame)  # fmt: skip
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         uploaded = uploads.measure(profile, generator, load, full, service_dir, logs)
         verified = verify.measure(profile, full, service_dir)
         facts["load average at end"] = machine.load_average()
+        facts["CPU time stolen by the hypervisor during the run"] = machine.steal_share(ticks)
     finally:
         if server is not None:
             server.stop()

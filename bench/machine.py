@@ -30,6 +30,26 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(all, stolen) CPU ticks since boot, from /proc/stat; (0, 0) where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), ticks[7] if len(ticks) > 7 else 0
+
+
+def steal_share(start: tuple[int, int]) -> str:
+    """The share of CPU time the hypervisor took from this machine since ``start``.
+
+    On a shared virtual machine this is the noise no ratio can cancel: every process,
+    ceiling and service alike, loses it, but not evenly across a run.
+    """
+    total, stolen = (now - then for now, then in zip(cpu_ticks(), start, strict=True))
+    return f"{100 * stolen / total:.1f} %" if total else "unknown"
+
+
 def wrk_version(binary: str | None) -> str:
     if not binary:
         return "not installed (httpx fallback)"
