@@ -27,7 +27,7 @@ async def enforce(
 ) -> None:
     """Raise ``HarvestingSuspected`` (429) if this lookup would cross a limit.
 
-    ``counts`` come from repository.COUNTS, read by the lookup's first statement; the
+    ``counts`` come from repository.counts_sql, read by the lookup's first statement; the
     lookup calls this before it answers or records anything.
     """
     over: LimitKind | None = None
