@@ -88,6 +88,33 @@ def _postmaster(pgdata: Path) -> tuple[int, int, str] | None:
         return None
 
 
+def _move_orphan_aside(shared: Path) -> None:
+    """A shared cluster for a data dir that has no link to it yet: it was left by an
+    earlier data dir at the same path, deleted since (a checkout removed and cloned
+    again) together with the link and the credentials, so nothing can log in to it.
+    It is kept, renamed, rather than deleted; a server still running in it is an error.
+    """
+    running = _postmaster(shared / "pg")
+    if running is not None and _pid_alive(running[0]):
+        raise RuntimeError(
+            f"{shared} belongs to an earlier data dir at this path and its server "
+            f"(pid {running[0]}) is still running; stop it, then start again."
+        )
+    aside = shared.with_name(f"{shared.name}.orphaned-{time.strftime('%Y%m%dT%H%M%S')}")
+    shared.rename(aside)
+    log.warning("an embedded cluster left by a deleted data dir was moved to %s", aside)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _traversable(path: Path, uid: int, gid: int) -> bool:
     """Whether uid/gid (no supplementary groups) may search every directory down to `path`."""
     p = path.resolve()
@@ -329,7 +356,10 @@ class EmbeddedPostgres:
             if link.exists():
                 raise RuntimeError(f"{link} exists but user 'nobody' cannot reach it; move it.")
             digest = hashlib.sha256(os.path.realpath(self.data_dir).encode()).hexdigest()[:12]
-            link.symlink_to(SHARED_PARENT / f"cpis-data-{digest}" / "pg")
+            shared = SHARED_PARENT / f"cpis-data-{digest}"
+            if shared.exists():
+                _move_orphan_aside(shared)
+            link.symlink_to(shared / "pg")
         pgdata = Path(os.path.realpath(link))  # postgres gets the real path, never the link
         if link.is_symlink() and pgdata.parent.parent == SHARED_PARENT:
             pgdata.parent.mkdir(mode=0o711, exist_ok=True)

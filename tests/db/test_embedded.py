@@ -264,6 +264,27 @@ def test_cluster_location_as_root(tmp_path: Path, shared_dir: Path) -> None:
     _cleanup(data_dir)
 
 
+@pytest.mark.skipif(not AS_ROOT, reason="the /var/tmp fallbacks exist for root only")
+def test_a_data_dir_deleted_and_made_again_starts_afresh(tmp_path: Path) -> None:
+    # A checkout removed and cloned again at the same path: its old cluster under /var/tmp
+    # has outlived the credentials; it is moved aside and a new cluster made.
+    data_dir = tmp_path / "cpis"
+    with EmbeddedPostgres(data_dir, fsync=False):
+        old = (data_dir / "pg").resolve().parent
+    shutil.rmtree(data_dir)
+    try:
+        with EmbeddedPostgres(data_dir, fsync=False) as pg:
+            assert _query(pg.url(), "SELECT 1") == 1
+            assert (data_dir / "pg").resolve().parent == old
+        moved = [p for p in old.parent.glob(f"{old.name}.orphaned-*") if p.is_dir()]
+        assert len(moved) == 1
+        assert (moved[0] / "pg" / "PG_VERSION").exists()
+    finally:
+        _cleanup(data_dir)
+        for orphan in old.parent.glob(f"{old.name}.orphaned-*"):
+            shutil.rmtree(orphan, ignore_errors=True)
+
+
 @pytest.mark.skipif(not AS_ROOT, reason="only root copies the binaries")
 def test_binaries_copied_when_nobody_cannot_reach_them(tmp_path: Path, shared_dir: Path) -> None:
     run_as = embedded._run_as()
