@@ -136,9 +136,7 @@ def opening(window_seconds: int) -> Opening:
       UPDATE audit_chain_heads h SET last_seq = s.seq, last_hash = s.hash
       FROM stamped s WHERE h.chain = s.chain
     )
-    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
-           EXISTS (SELECT 1 FROM stamped) AS recorded
-    FROM counts c CROSS JOIN shown s
+    SELECT EXISTS (SELECT 1 FROM stamped) AS recorded
     """
     # The same counts and plans in the lookup's transaction, with a free audit chain head
     # (locked, seq drawn under the lock) and, for an unscheduled look at a flagged child,
@@ -209,15 +207,6 @@ class Opened:
 
 
 @dataclass(frozen=True, slots=True)
-class Quick:
-    """What the one-statement attempt found, and whether it recorded the lookup."""
-
-    counts: LookupCounts
-    flagged: bool
-    recorded: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Recorded:
     """What the lookup's second statement read, as of before its own row."""
 
@@ -261,8 +250,9 @@ async def record_if_unflagged(
     window_seconds: int,
     today: date,
     limits: tuple[int, int],
-) -> Quick:
-    """``quick`` for an event's ``fields`` (without seq and chain: it draws them)."""
+) -> bool:
+    """``quick`` for an event's ``fields`` (without seq and chain: it draws them); whether
+    it recorded the lookup, which is then done."""
     row = await conn.fetchrow(
         opening(window_seconds).quick,
         fields["actor_id"],
@@ -278,11 +268,8 @@ async def record_if_unflagged(
         orjson.dumps(fields["detail"]).decode(),
         encoded_after_place(fields),
     )
-    assert row is not None  # aggregates: always exactly one row
-    counts = LookupCounts(
-        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
-    )
-    return Quick(counts, row["plans"] is not None, row["recorded"])
+    assert row is not None  # SELECT EXISTS: always exactly one row
+    return bool(row["recorded"])
 
 
 async def lock_head(conn: asyncpg.Connection) -> Head:

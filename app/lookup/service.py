@@ -95,7 +95,7 @@ async def look_up(
     # Most children looked up hold no plan: one statement, committed by itself, answers
     # and records those (app/lookup/repository.py, ``opening().quick``).
     async with unbegun_connection(session) as conn:
-        quick = await repository.record_if_unflagged(
+        recorded = await repository.record_if_unflagged(
             conn,
             fields=unplaced_fields(event(0)),
             org_code=user.org_code,
@@ -103,12 +103,12 @@ async def look_up(
             today=today,
             limits=(limits.user, limits.organisation),
         )
-    if quick.recorded:
+    if recorded:
         return LookupResponse(
             access_id=access_id, nhs_number=nhs_number, has_plans=False, plans=[], access_history=[]
         )
-    if not quick.flagged:  # over a limit (refused here), or every chain head was busy
-        await abuse.enforce(session, user, quick.counts, limits)
+    # A flagged child, a caller over a limit (refused just below, on the same counts read
+    # again), or every chain head busy.
     conn = await driver_connection(session)  # the session's transaction, begun
     opened = await repository.open_lookup(
         conn,
