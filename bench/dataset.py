@@ -21,6 +21,7 @@ import orjson
 from app.audit.chain import event_hash
 from app.auth import dev_tokens
 from app.demo import drama_phones, synthetic_nhs_numbers
+from app.patterns.rules import AttendanceRule
 from bench.profiles import Profile
 
 PLANS_PER_CHILD = 1.25  # 80 % one plan, 15 % two, 5 % three
@@ -243,3 +244,47 @@ def rng_table(
 ) -> list[str]:
     """A lookup table of ``n`` weighted draws, so the hot loop indexes instead of sampling."""
     return rng.choices(list(values), list(weights), k=n)
+
+
+# --- the alerts that trail raised ---------------------------------------------------
+
+# A service that recorded the trail would have raised attendance-pattern alerts as it
+# went, and its attendance_alerts would say how far each (child, authority, rule) had
+# been alerted on. Replaying the rules over 10 M events is slow, so this takes the state
+# at the trail's end as a busy service leaves it: every flagged child alerted on through
+# its last unscheduled look, once per responsible authority (any plan, ended or not) and
+# rule, each alert with its notification. Looks made after that count afresh.
+PRIOR_ALERTS = """
+    WITH rules AS (
+      SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS r(rule, days, threshold)
+    ), last_look AS (
+      SELECT subject_nhs_number AS nhs, max(occurred_at) AS at
+      FROM audit_events WHERE kind = 'lookup' AND unscheduled
+      GROUP BY subject_nhs_number
+    ), alert AS (
+      SELECT gen_random_uuid() AS id, p.nhs, p.code, l.at, r.rule, r.days, r.threshold
+      FROM (SELECT DISTINCT nhs_number AS nhs, local_authority_code AS code FROM plans) p
+      JOIN last_look l ON l.nhs = p.nhs
+      CROSS JOIN rules r
+    ), notified AS (
+      INSERT INTO notifications (id, local_authority_code, type, nhs_number, created_at, payload)
+      SELECT id, code, 'attendance-pattern', nhs, at,
+             jsonb_build_object('nhs_number', nhs, 'rule', rule, 'window_days', days,
+                                'threshold', threshold, 'attendances', '[]'::jsonb)
+      FROM alert
+    )
+    INSERT INTO attendance_alerts (nhs_number, local_authority_code, rule, window_days,
+      first_attended_at, last_attended_at, attendances, notification_id, created_at)
+    SELECT nhs, code, rule, days, at, at, threshold, id, at FROM alert
+    """
+
+
+async def load_prior_alerts(conn: asyncpg.Connection, rules: Sequence[AttendanceRule]) -> int:
+    """The alerts the trail raised (PRIOR_ALERTS); how many."""
+    status = await conn.execute(
+        PRIOR_ALERTS,
+        [r.name for r in rules],
+        [r.window_days for r in rules],
+        [r.threshold for r in rules],
+    )
+    return int(status.split()[-1])

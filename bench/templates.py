@@ -17,12 +17,21 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.config import Settings
 from app.db.migrate import head_revision, upgrade_to_head
+from app.patterns.rules import rules_from_settings
 from bench import cluster as db
-from bench.dataset import EVENT_COLUMNS, People, TrailWriter, load_plans, people
+from bench.dataset import (
+    EVENT_COLUMNS,
+    People,
+    TrailWriter,
+    load_plans,
+    load_prior_alerts,
+    people,
+)
 from bench.profiles import Profile
 
-DATA_VERSION = 1
+DATA_VERSION = 2
 _AUDIT_INDEXES = """
 SELECT indexname, indexdef FROM pg_indexes
 WHERE tablename = 'audit_events' AND indexname NOT IN (
@@ -134,11 +143,13 @@ async def _load_trail(conn: asyncpg.Connection, profile: Profile, folk: People) 
             )  # fmt: skip
     if profile.events:
         await conn.execute("SELECT setval('audit_events_seq', $1)", profile.events)
-    await conn.execute("VACUUM (FREEZE, ANALYZE) audit_events")
-    await conn.execute("VACUUM (FREEZE, ANALYZE) audit_chain_heads")
+    alerts = await load_prior_alerts(conn, rules_from_settings(Settings()))
+    for table in ("audit_events", "audit_chain_heads", "notifications", "attendance_alerts"):
+        await conn.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
     total = time.perf_counter() - started
     return {
         "events": profile.events,
+        "prior_alerts": alerts,
         "events_copy_s": copied,
         "events_load_s": total,
         "events_per_s": profile.events / copied if copied else 0.0,
