@@ -25,6 +25,7 @@ from app.api import (
 from app.auth.keys import provider_from_settings
 from app.auth.token_cache import VerifiedTokens
 from app.config import Settings
+from app.db.pool import create_pool
 from app.db.session import DatabaseURLs, create_engine, create_sessionmaker
 from app.lookup.service import LookupPolicy
 from app.notify.delivery import WebhookDispatcher
@@ -52,6 +53,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
         engine = create_engine(settings, urls)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.lookup_pool = await create_pool(settings, urls)
         app.state.jwks = provider_from_settings(settings)
         app.state.verified_tokens = VerifiedTokens()
         if settings.development_mode:
@@ -71,6 +73,7 @@ def create_app(settings: Settings, urls: DatabaseURLs) -> FastAPI:
             if dispatcher is not None:
                 await dispatcher.stop()
             await app.state.jwks.aclose()
+            await app.state.lookup_pool.close()
             await engine.dispose()
 
     app = FastAPI(

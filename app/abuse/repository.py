@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 
 # Two index range scans (ix_audit_events_lookups_by_actor / _by_org). The window ends at
@@ -32,33 +31,26 @@ def counts_sql(window_seconds: int) -> str:
 
 
 # Only on the refusal path: when will the window hold one child fewer? Each child leaves it
-# when its *latest* look does, so the earliest such moment is the answer.
+# when its *latest* look does, so the earliest such moment is the answer. $1 the key,
+# $2 the window in seconds.
+def _seconds_until_one_leaves_sql(key_column: str) -> str:
+    return f"""
+    SELECT ceil(extract(epoch FROM min(latest) + make_interval(secs => $2) - now()))
+    FROM (SELECT max(occurred_at) AS latest FROM audit_events
+          WHERE kind = 'lookup' AND {key_column} = $1
+            AND occurred_at > now() - make_interval(secs => $2)
+          GROUP BY subject_nhs_number) s
+    """
+
+
 _SECONDS_UNTIL_ONE_LEAVES = {
-    "user": text(
-        """
-        SELECT ceil(extract(epoch FROM min(latest) + make_interval(secs => :window) - now()))
-        FROM (SELECT max(occurred_at) AS latest FROM audit_events
-              WHERE kind = 'lookup' AND actor_id = :key
-                AND occurred_at > now() - make_interval(secs => :window)
-              GROUP BY subject_nhs_number) s
-        """
-    ),
-    "organisation": text(
-        """
-        SELECT ceil(extract(epoch FROM min(latest) + make_interval(secs => :window) - now()))
-        FROM (SELECT max(occurred_at) AS latest FROM audit_events
-              WHERE kind = 'lookup' AND (actor ->> 'org_code') = :key
-                AND occurred_at > now() - make_interval(secs => :window)
-              GROUP BY subject_nhs_number) s
-        """
-    ),
+    "user": _seconds_until_one_leaves_sql("actor_id"),
+    "organisation": _seconds_until_one_leaves_sql("(actor ->> 'org_code')"),
 }
 
 
 async def seconds_until_one_leaves(
-    session: AsyncSession, *, limit: str, key: str, window_seconds: int
+    conn: asyncpg.Connection, *, limit: str, key: str, window_seconds: int
 ) -> int | None:
-    value = await session.scalar(
-        _SECONDS_UNTIL_ONE_LEAVES[limit], {"key": key, "window": window_seconds}
-    )
+    value = await conn.fetchval(_SECONDS_UNTIL_ONE_LEAVES[limit], key, float(window_seconds))
     return None if value is None else int(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from app.abuse import repository
 from app.abuse.schemas import HarvestingSuspected, HarvestLimits, LimitKind, LookupCounts
@@ -23,7 +23,7 @@ from app.observability.metrics import HARVEST_REFUSALS
 
 
 async def enforce(
-    session: AsyncSession, user: HealthUser, counts: LookupCounts, limits: HarvestLimits
+    conn: asyncpg.Connection, user: HealthUser, counts: LookupCounts, limits: HarvestLimits
 ) -> None:
     """Raise ``HarvestingSuspected`` (429) if this lookup would cross a limit.
 
@@ -38,7 +38,7 @@ async def enforce(
     if over is None:
         return
     wait = await repository.seconds_until_one_leaves(
-        session, limit=over, key=key, window_seconds=limits.window_seconds
+        conn, limit=over, key=key, window_seconds=limits.window_seconds
     )
     HARVEST_REFUSALS.labels(over).inc()
     raise HarvestingSuspected(over, limits, retry_after=max(1, wait or limits.window_seconds))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from app.auth.principals import (
     principal_from_claims,
 )
 from app.config import Settings
+from app.db import pool
 from app.db.session import transaction
 from app.errors import Forbidden, Unauthorized
 from app.lookup.service import LookupPolicy
@@ -34,6 +36,16 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, never after (see db/session.py).
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _lookup_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with pool.connection(request.app.state.lookup_pool) as conn:
+        yield conn
+
+
+# The lookup's own connection, outside any transaction (app/db/pool.py): the lookup
+# commits its writes itself before it returns its answer.
+LookupConnectionDep = Annotated[asyncpg.Connection, Depends(_lookup_connection, scope="function")]
 
 
 def settings_of(request: Request) -> Settings:

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api.deps import HealthUserDep, LookupPolicyDep, RequestIdDep, SessionDep
+from app.api.deps import (
+    HealthUserDep,
+    LookupConnectionDep,
+    LookupPolicyDep,
+    RequestIdDep,
+    SessionDep,
+)
 from app.clock import today_in_london
 from app.fhir import search, service
 from app.fhir.capability import FHIR_JSON, capability_statement
@@ -123,14 +129,14 @@ async def metadata() -> FHIRResponse:
 async def search_care_team(
     request: Request,
     user: HealthUserDep,
-    session: SessionDep,
+    conn: LookupConnectionDep,
     request_id: RequestIdDep,
     policy: LookupPolicyDep,
 ) -> FHIRResponse:
     """CP-IS lookup by patient:identifier: one CareTeam per visible plan (audited, notified)."""
     parsed = search.care_team_search(request.query_params.multi_items(), request.headers.items())
     bundle = await service.search_care_teams(
-        session,
+        conn,
         user,
         parsed,
         request_id=request_id,

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import HealthUserDep, LookupPolicyDep, RequestIdDep, SessionDep
+from app.api.deps import HealthUserDep, LookupConnectionDep, LookupPolicyDep, RequestIdDep
 from app.api.responses import DENIED, INVALID, RATE_LIMITED, UNAVAILABLE
 from app.clock import today_in_london
 from app.lookup import service
@@ -20,13 +20,13 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
 async def create_lookup(
     body: LookupRequest,
     user: HealthUserDep,
-    session: SessionDep,
+    conn: LookupConnectionDep,
     request_id: RequestIdDep,
     policy: LookupPolicyDep,
 ) -> Response:
     """Look a child up by NHS number: visible plans, contacts and recent unscheduled accesses."""
     answer = await service.look_up(
-        session, user, body, request_id=request_id, today=today_in_london(), policy=policy
+        conn, user, body, request_id=request_id, today=today_in_london(), policy=policy
     )
     # The answer is a validated LookupResponse already: serialised once, by pydantic, rather
     # than dumped, validated again and re-encoded by FastAPI's response_model path (a

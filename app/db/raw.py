@@ -1,18 +1,16 @@
 """The asyncpg connection beneath a session, for the few statements measured to need it.
 
-The lookup's statements are fixed and run on every registration; through SQLAlchemy's
-AsyncSession each one pays for the greenlet bridge, statement compilation and result
-wrapping, which the benchmark (``make bench``, L1 against ``C_lookup``) showed to be a
-large share of a lookup's cost. Those statements go straight to asyncpg (prepared once
-per connection by its statement cache) on the *same* connection and in the *same*
-transaction as the session, so the session dependency still commits everything, audit
-row included, before the response is sent.
+Some statements are fixed and hot (the access history, the notification feed, audit
+appends beside other work); through SQLAlchemy's AsyncSession each one pays for the
+greenlet bridge, statement compilation and result wrapping. Those statements go
+straight to asyncpg (prepared once per connection by its statement cache) on the *same*
+connection and in the *same* transaction as the session, so the session dependency
+still commits everything, audit row included, before the response is sent. (The lookup
+itself goes further and takes no session at all: app/db/pool.py.)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -39,39 +37,6 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     if not driver.is_in_transaction():
         raise RuntimeError("the session's connection is not in a transaction")
     return driver
-
-
-@asynccontextmanager
-async def unbegun_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
-    """The session's asyncpg connection *without* beginning a transaction on it.
-
-    For one statement that must commit by itself before the request answers (a statement
-    outside a transaction is its own): it saves the BEGIN and COMMIT round trips. If the
-    session's transaction was already begun, the statement simply joins it and commits
-    with it. Keep the body to that statement: a failure that shows the connection dead is
-    handled as driver_connection handles one.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection = raw.dbapi_connection._connection  # type: ignore[union-attr]
-    try:
-        yield driver
-    except Exception as error:
-        if driver.is_closed() or isinstance(error, _DEAD_CONNECTION):
-            await _discard(connection, error)
-            raise ServiceUnavailable("the service cannot reach its database; retry") from error
-        raise
-
-
-# What a statement raises when its connection, not the statement, failed.
-_DEAD_CONNECTION = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 async def _discard(connection: AsyncConnection, error: BaseException) -> None:

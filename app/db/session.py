@@ -33,8 +33,9 @@ class DatabaseURLs:
     service_role: str | None = None
 
 
-def create_engine(settings: Settings, urls: DatabaseURLs) -> AsyncEngine:
-    server_settings = {
+def server_settings(settings: Settings, urls: DatabaseURLs) -> dict[str, str]:
+    """Session settings of every service connection (the engine's and the lookup pool's)."""
+    options = {
         "application_name": "cpis",
         "timezone": "UTC",
         "statement_timeout": str(settings.db_statement_timeout_ms),
@@ -45,14 +46,18 @@ def create_engine(settings: Settings, urls: DatabaseURLs) -> AsyncEngine:
         "client_connection_check_interval": "1000",
     }
     if urls.service_role:
-        server_settings["role"] = urls.service_role
+        options["role"] = urls.service_role
+    return options
+
+
+def create_engine(settings: Settings, urls: DatabaseURLs) -> AsyncEngine:
     return create_async_engine(
         async_url(urls.service),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_max_overflow,
         pool_pre_ping=False,
         pool_timeout=5,
-        connect_args={"server_settings": server_settings, "timeout": 5},
+        connect_args={"server_settings": server_settings(settings, urls), "timeout": 5},
     )
 
 

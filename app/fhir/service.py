@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principals import HealthUser
@@ -17,7 +18,7 @@ from app.lookup.schemas import LookupRequest
 
 
 async def search_care_teams(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     user: HealthUser,
     search: CareTeamSearch,
     *,
@@ -29,7 +30,7 @@ async def search_care_teams(
     """A CareTeam search is a lookup: the very same call POST /v1/lookups makes.
 
     So it is audited, notified and role-checked exactly like one (CONTRACT §3.1); only
-    the shape of the answer differs. The caller's transaction must commit before replying.
+    the shape of the answer differs. It has committed what it recorded when it returns.
     """
     request = LookupRequest(
         nhs_number=search.nhs_number,
@@ -37,7 +38,7 @@ async def search_care_teams(
         unscheduled=search.unscheduled,
     )
     result = await lookup.look_up(
-        session, user, request, request_id=request_id, today=today, policy=policy
+        conn, user, request, request_id=request_id, today=today, policy=policy
     )
     return care_team_bundle(result, base_url)
 

@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import service as abuse
 from app.abuse.schemas import HarvestLimits
@@ -18,7 +17,6 @@ from app.audit.repository import Stamped, stamp, unplaced_fields
 from app.audit.schemas import AuditKind, NewAuditEvent
 from app.auth.principals import HealthUser, actor_of
 from app.config import Settings
-from app.db.raw import driver_connection, unbegun_connection
 from app.errors import Forbidden
 from app.lookup import repository
 from app.lookup.schemas import (
@@ -58,7 +56,7 @@ def decide_unscheduled(user: HealthUser, asked: bool | None) -> bool:
 
 
 async def look_up(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     user: HealthUser,
     request: LookupRequest,
     *,
@@ -66,15 +64,16 @@ async def look_up(
     today: date,
     policy: LookupPolicy,
 ) -> LookupResponse:
-    """Answer a lookup and record it; the caller's transaction must commit before replying.
+    """Answer a lookup and record it, on ``conn`` (from app/db/pool.py, not in a transaction).
 
-    The audit row, and for an unscheduled look at a flagged child one ``access``
-    notification per responsible authority, are written in the same transaction as
-    the read, so no plan is ever shown without a record of who saw it. Such a look
-    also checks the policy's attendance-pattern rules and may raise
-    ``attendance-pattern`` notifications. A caller over the policy's harvest limits is
-    refused before anything is answered or recorded. A child with no visible plan takes
-    one statement; a flagged child two, in a transaction (app/lookup/repository.py).
+    Everything it writes has committed when it returns. The audit row, and for an
+    unscheduled look at a flagged child one ``access`` notification per responsible
+    authority, are written in the same transaction as the read, so no plan is ever shown
+    without a record of who saw it. Such a look also checks the policy's attendance-pattern
+    rules and may raise ``attendance-pattern`` notifications. A caller over the policy's
+    harvest limits is refused before anything is answered or recorded. A child with no
+    visible plan takes one statement; a flagged child two, in a transaction
+    (app/lookup/repository.py).
     """
     unscheduled = decide_unscheduled(user, request.unscheduled)
     nhs_number = request.nhs_number
@@ -94,44 +93,43 @@ async def look_up(
     limits = policy.limits
     # Most children looked up hold no plan: one statement, committed by itself, answers
     # and records those (app/lookup/repository.py, ``opening().quick``).
-    async with unbegun_connection(session) as conn:
-        recorded = await repository.record_if_unflagged(
-            conn,
-            fields=unplaced_fields(event(0)),
-            org_code=user.org_code,
-            window_seconds=limits.window_seconds,
-            today=today,
-            limits=(limits.user, limits.organisation),
-        )
+    recorded = await repository.record_if_unflagged(
+        conn,
+        fields=unplaced_fields(event(0)),
+        org_code=user.org_code,
+        window_seconds=limits.window_seconds,
+        today=today,
+        limits=(limits.user, limits.organisation),
+    )
     if recorded:
         return LookupResponse(
             access_id=access_id, nhs_number=nhs_number, has_plans=False, plans=[], access_history=[]
         )
     # A flagged child, a caller over a limit (refused just below, on the same counts read
-    # again), or every chain head busy.
-    conn = await driver_connection(session)  # the session's transaction, begun
-    opened = await repository.open_lookup(
-        conn,
-        sub=user.sub,
-        org_code=user.org_code,
-        nhs_number=nhs_number,
-        window_seconds=limits.window_seconds,
-        today=today,
-        lock_if_flagged=unscheduled,
-    )
-    await abuse.enforce(session, user, opened.counts, limits)
-    plans = opened.plans
-    head = opened.head or await repository.lock_head(conn)
-    if unscheduled and plans and not opened.child_locked:
-        await repository.lock_child(conn, nhs_number)
-    stamped = stamp(head, event(len(plans)))
-    history: list[AccessEntry] = []
-    if plans:
-        history = await _record_flagged(
-            conn, user, stamped, plans, unscheduled=unscheduled, policy=policy
+    # again), or every chain head busy. Nothing is answered before the commit.
+    async with conn.transaction():
+        opened = await repository.open_lookup(
+            conn,
+            sub=user.sub,
+            org_code=user.org_code,
+            nhs_number=nhs_number,
+            window_seconds=limits.window_seconds,
+            today=today,
+            lock_if_flagged=unscheduled,
         )
-    else:
-        await repository.append(conn, stamped)
+        await abuse.enforce(conn, user, opened.counts, limits)
+        plans = opened.plans
+        head = opened.head or await repository.lock_head(conn)
+        if unscheduled and plans and not opened.child_locked:
+            await repository.lock_child(conn, nhs_number)
+        stamped = stamp(head, event(len(plans)))
+        history: list[AccessEntry] = []
+        if plans:
+            history = await _record_flagged(
+                conn, user, stamped, plans, unscheduled=unscheduled, policy=policy
+            )
+        else:
+            await repository.append(conn, stamped)
     return LookupResponse(
         access_id=access_id,
         nhs_number=nhs_number,
