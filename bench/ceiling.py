@@ -195,7 +195,8 @@ class Ceiling:
         rules = self.rules if unscheduled else ()
         since = now - max(rule.window for rule in rules) if rules else None
         row = await conn.fetchrow(RECORD, *event, [uuid.uuid4() for _ in codes], codes,
-                                  payloads, since is not None, since)  # fmt: skip
+                                  payloads, since is not None, since, sorted(types),
+                                  [rule.name for rule in rules])  # fmt: skip
         this = Attendance(seq, now, actor["name"], actor["role_name"], actor["org_code"],
                           actor["org_name"], setting)  # fmt: skip
         if rules:

@@ -159,9 +159,12 @@ def opening(window_seconds: int) -> Opening:
     return Opening(quick, open_)
 
 
+_LOOKS_SINCE = f"GREATEST($18, {patterns.LOOKS_FLOOR.format(nhs='$7', codes='$19', rules='$20')})"
 # $1 … $13 the audit row (app/audit/repository.py), $14 notification ids, $15 their
 # authorities, $16 their payloads (empty arrays for a silent look), $17 read what the
-# attendance-pattern check needs, $18 from when. $7 is the NHS number, $5 the actor, $4 now.
+# attendance-pattern check needs, $18 from when at the earliest (the widest rule's window),
+# $19 the responsible authorities and $20 the rules, whose alerts may move that later
+# (patterns.LOOKS_FLOOR). $7 is the NHS number, $5 the actor, $4 now.
 RECORD = f"""
     WITH {audit.APPEND_CTES},
     notified AS (
@@ -180,7 +183,7 @@ RECORD = f"""
       ) AS repeat_look,
       CASE WHEN $17::boolean THEN
         (SELECT array_agg(l ORDER BY l.accessed_at DESC, l.seq DESC)
-         FROM ({patterns.LOOKS.format(nhs="$7", since="$18")}) l)
+         FROM ({patterns.LOOKS.format(nhs="$7", since=_LOOKS_SINCE)}) l)
       END AS looks,
       CASE WHEN $17::boolean THEN
         (SELECT array_agg(t) FROM ({patterns.ALERTED_THROUGH.format(nhs="$7")}) t)
@@ -292,8 +295,12 @@ async def record(
     *,
     notifications: Sequence[tuple[Any, str, dict[str, Any]]],
     looks_since: datetime | None,
+    alerts_for: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> Recorded:
-    """A flagged child's lookup: audit row, (id, authority, payload) notifications, reads."""
+    """A flagged child's lookup: audit row, (id, authority, payload) notifications, reads.
+
+    The looks are read from ``looks_since`` (None: not at all), or later where the alerts
+    already raised for ``alerts_for`` (authorities, rule names) allow."""
     row = await conn.fetchrow(
         RECORD,
         *event.args(),
@@ -302,6 +309,8 @@ async def record(
         [orjson.dumps(n[2]).decode() for n in notifications],
         looks_since is not None,
         looks_since,
+        alerts_for[0],
+        alerts_for[1],
     )
     assert row is not None
     through = {(code, rule): at for code, rule, at in row["alerted"] or ()}

@@ -185,6 +185,7 @@ async def _record_flagged(
         event,
         notifications=notifications,
         looks_since=now - max(rule.window for rule in rules) if rules else None,
+        alerts_for=(sorted(types_by_authority), [rule.name for rule in rules]),
     )
     this_look = Attendance(
         seq=fields["seq"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 import orjson
 
-from app.patterns.rules import Alert
+from app.patterns.rules import SAME_VISIT, Alert
 
 # Enough for any configured threshold (at most 1000) after de-duplication.
 MAX_LOOKS = 5000
@@ -36,6 +36,22 @@ LOOKS = f"""
       AND occurred_at > {{since}}
     ORDER BY occurred_at DESC, seq DESC
     LIMIT {MAX_LOOKS}
+    """
+# Where the looks worth reading start: a day before the oldest alert bound over the
+# (authority, rule) pairs the look concerns. An attendance at or before a pair's bound
+# never counts again for that pair (rules.eligible_for), so once every pair has alerted,
+# older looks cannot matter, except those of the day before the oldest bound, which decide
+# whether a newer look is a new visit (rules.attendances_of). NULL while any pair has never
+# alerted: then the rules' whole window is read. So the check reads the looks since the
+# child's last alerts, not a year of them. {nhs}, then {codes} and {rules} as text[].
+LOOKS_FLOOR = f"""
+    (SELECT CASE WHEN bool_and(t.through IS NOT NULL)
+                 THEN min(t.through) - make_interval(secs => {SAME_VISIT.total_seconds():g}) END
+     FROM unnest({{codes}}::text[]) AS c(code) CROSS JOIN unnest({{rules}}::text[]) AS r(rule)
+     LEFT JOIN LATERAL (
+       SELECT max(last_attended_at) AS through FROM attendance_alerts
+       WHERE nhs_number = {{nhs}} AND local_authority_code = c.code AND rule = r.rule
+     ) t ON true)
     """
 # (authority, rule) → newest attendance already behind an alert.
 ALERTED_THROUGH = """

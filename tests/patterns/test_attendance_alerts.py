@@ -16,6 +16,7 @@ from app.audit.schemas import AuditKind, NewAuditEvent
 from app.config import Settings
 from app.db.session import DatabaseURLs
 from app.db.urls import async_url
+from app.main import create_app
 from app.patterns.rules import Attendance, attendances_of, rules_from_settings
 from tests.conftest import Tokens, bearer
 from tests.support import CAMDEN, CHILD_A, CHILD_B, CHILD_C, LEEDS, MOTHER, add_plan
@@ -133,6 +134,30 @@ async def test_ten_attendances_in_a_year_alert_and_one_visit_counts_once(
     assert [(p["rule"], p["window_days"], len(p["attendances"])) for _, p in raised] == [
         ("attendances", 365, 10)
     ]
+
+
+async def test_a_look_in_the_same_visit_as_the_one_behind_an_alert_is_not_a_new_attendance(
+    settings: Settings, tokens: Tokens, owner_db: asyncpg.Connection, database: DatabaseURLs
+) -> None:
+    """Once every rule has alerted, the check reads only the looks from a day before the
+    oldest alert's last attendance (patterns.repository.LOOKS_FLOOR); that day is what
+    tells a later look in the same visit from a new attendance."""
+    app = create_app(settings.model_copy(update={"pattern_attendances": 0}), database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cpis.test") as client:
+            await add_plan(owner_db, CHILD_A, authority=CAMDEN)
+            await add_looks(
+                database, CHILD_A, [(timedelta(days=2), "ORG01"), (timedelta(days=1), "ORG02")]
+            )
+            await look_up(client, tokens, org="RJ122")  # the third organisation: an alert
+            await look_up(client, tokens, org="ORG03")
+            await look_up(client, tokens, org="ORG04")
+            await look_up(client, tokens, org="RJ122")  # the alert's visit, not a third one
+            assert len(await alerts(owner_db)) == 1
+            await look_up(client, tokens, org="ORG05")
+            raised = await alerts(owner_db)
+    assert [a["org_code"] for a in raised[1][1]["attendances"]] == ["ORG03", "ORG04", "ORG05"]
 
 
 async def test_scheduled_reads_and_unflagged_children_raise_nothing(
