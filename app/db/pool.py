@@ -27,9 +27,11 @@ from app.errors import ServiceUnavailable
 # As long as the engine waits for a pooled connection (app/db/session.py).
 ACQUIRE_TIMEOUT_S = 5
 
-# What a statement raises when its connection, not the statement, failed.
+# What a statement raises when its connection, not the statement, failed (asyncpg's
+# InternalClientError: a protocol cut off mid-statement by a server going away).
 DEAD_CONNECTION = (
     OSError,
+    asyncpg.InternalClientError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
@@ -65,10 +67,19 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; a database that cannot be reached, or a connection found dead,
     is a 503. A dead connection means the server restarted or dropped its clients, so the
     pool's other idle connections are expired too rather than handed out to fail in turn."""
+    dead: BaseException | None = None
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as proxy:
             # A proxy that refuses use after release; it has every Connection method.
-            yield cast(asyncpg.Connection, proxy)
-    except DEAD_CONNECTION as error:
+            conn = cast(asyncpg.Connection, proxy)
+            try:
+                yield conn
+            except Exception as error:
+                if not (conn.is_closed() or isinstance(error, DEAD_CONNECTION)):
+                    raise
+                dead = error
+    except DEAD_CONNECTION as error:  # connecting, or releasing a connection that died
+        dead = error
+    if dead is not None:
         await pool.expire_connections()
-        raise ServiceUnavailable("the service cannot reach its database; retry") from error
+        raise ServiceUnavailable("the service cannot reach its database; retry") from dead
