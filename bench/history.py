@@ -19,8 +19,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.sql.elements import TextClause
 
 from app.auth import dev_tokens
 from app.auth.keys import ensure_dev_key
@@ -38,12 +36,6 @@ from bench.targets import Verdict, judged
 DEEP_PAGE = 100
 SEED = 7  # load_audit_events draws the busy child's number first from Random(SEED)
 WARMUP = 20
-
-
-def numbered(clause: TextClause) -> tuple[str, tuple[str, ...]]:
-    """A ``text`` clause as asyncpg SQL ($1, $2, ...) and its parameter names in order."""
-    compiled = clause.compile(dialect=asyncpg_dialect())
-    return compiled.string, tuple(compiled.positiontup or ())
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -150,31 +142,24 @@ async def bare_pages(
     owner_url: str, child: str, before: int, page_size: int, searches: int
 ) -> tuple[Latency, Latency]:
     """C_history: the service's page queries (page 1, then below the deep cursor)."""
-    first, first_names = numbered(_text(before=False))
-    deeper, deeper_names = numbered(_text(before=True))
-    values = {"nhs_number": child, "before": before, "n": page_size + 1}
+    first = history_repository.page_query(before=False, since=False, until=False)
+    deeper = history_repository.page_query(before=True, since=False, until=False)
     conn = await asyncpg.connect(owner_url)
     timings: tuple[list[float], list[float]] = ([], [])
     try:
         for i in range(WARMUP + searches):
-            for times, sql, names in (
-                (timings[0], first, first_names),
-                (timings[1], deeper, deeper_names),
+            for times, sql, args in (
+                (timings[0], first, (child, page_size + 1)),
+                (timings[1], deeper, (child, page_size + 1, before)),
             ):
                 started = time.perf_counter()
-                rows = await conn.fetch(sql, *(values[n] for n in names))
+                rows = await conn.fetch(sql, *args)
                 if i >= WARMUP:
                     times.append(time.perf_counter() - started)
                 assert len(rows) == page_size + 1
     finally:
         await conn.close()
     return Latency.of(timings[0]), Latency.of(timings[1])
-
-
-def _text(*, before: bool):  # type: ignore[no-untyped-def]
-    from sqlalchemy import text
-
-    return text(history_repository._page_query(before=before, since=False, until=False))
 
 
 def _http_pages(

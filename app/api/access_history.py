@@ -32,10 +32,12 @@ async def search_access_history(
     session: SessionDep,
     request_id: RequestIdDep,
     request: Request,
-) -> HistoryPage | Response:
+) -> Response:
     """Every lookup of a child, newest first: an authority's own children, or any for auditors."""
     page = await service.search(session, reader, body, request_id=request_id)
     if page is None:
         # Returned, not raised: the refused search's audit row must commit with the request.
         return render(request, NotFound(NOT_HELD))
-    return page
+    # Serialised once, by pydantic, as POST /v1/lookups does (app/api/lookups.py): up to
+    # 1,000 entries would otherwise be dumped, validated again and re-encoded by FastAPI.
+    return Response(page.model_dump_json(), media_type="application/json")

@@ -1,20 +1,24 @@
-"""All SQL of the access history."""
+"""All SQL of the access history.
+
+Fixed statements on the session's asyncpg connection, in its transaction (app/db/raw.py):
+a search is a page of up to 1,000 rows read on every call, and SQLAlchemy's statement
+execution and row wrapping were the larger part of its time (``make bench``, H1).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Row
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.raw import driver_connection
 
 # "Held" is any plan row still stored: retention (app/retention) deletes plans once
 # past their visibility, so a row that exists is within retention, withdrawn or not.
-_HOLDS_A_PLAN = text(
-    "SELECT EXISTS (SELECT 1 FROM plans WHERE nhs_number = :nhs_number"
-    " AND local_authority_code = :code)"
+_HOLDS_A_PLAN = (
+    "SELECT EXISTS (SELECT 1 FROM plans WHERE nhs_number = $1 AND local_authority_code = $2)"
 )
 
 _COLUMNS = """
@@ -25,25 +29,27 @@ _COLUMNS = """
 """
 
 
-def _page_query(*, before: bool, since: bool, until: bool) -> str:
+def page_query(*, before: bool, since: bool, until: bool) -> str:
+    """$1 the NHS number, $2 how many rows; then, numbered on in this order, those of the
+    cursor's seq, since and until that are given."""
     # Constant fragments only, so each shape keeps its own plan on the
     # (subject_nhs_number, seq) index: a range scan backwards from the cursor, no OFFSET.
-    conditions = ["subject_nhs_number = :nhs_number", "kind = 'lookup'"]
-    if before:
-        conditions.append("seq < :before")
-    if since:
-        conditions.append("occurred_at >= :since")
-    if until:
-        conditions.append("occurred_at < :until")
+    conditions = ["subject_nhs_number = $1", "kind = 'lookup'"]
+    given = [
+        c
+        for c, on in (("seq <", before), ("occurred_at >=", since), ("occurred_at <", until))
+        if on
+    ]
+    conditions += [f"{condition} ${number}" for number, condition in enumerate(given, start=3)]
     return (
         f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(conditions)}"
-        " ORDER BY seq DESC LIMIT :n"
+        " ORDER BY seq DESC LIMIT $2"
     )
 
 
 async def holds_a_plan(session: AsyncSession, code: str, nhs_number: str) -> bool:
-    result = await session.scalar(_HOLDS_A_PLAN, {"nhs_number": nhs_number, "code": code})
-    return bool(result)
+    conn = await driver_connection(session)
+    return bool(await conn.fetchval(_HOLDS_A_PLAN, nhs_number, code))
 
 
 async def accesses(
@@ -54,15 +60,9 @@ async def accesses(
     since: datetime | None,
     until: datetime | None,
     limit: int,
-) -> Sequence[Row[Any]]:
+) -> Sequence[asyncpg.Record]:
     """Up to ``limit`` lookups of ``nhs_number`` with seq below ``before``, newest first."""
-    query = _page_query(before=before is not None, since=since is not None, until=until is not None)
-    params = {
-        "nhs_number": nhs_number,
-        "before": before,
-        "since": since,
-        "until": until,
-        "n": limit,
-    }
-    result = await session.execute(text(query), params)
-    return result.all()
+    query = page_query(before=before is not None, since=since is not None, until=until is not None)
+    given = [value for value in (before, since, until) if value is not None]
+    conn = await driver_connection(session)
+    return await conn.fetch(query, nhs_number, limit, *given)

@@ -86,6 +86,6 @@ async def search(
     page = rows[: query.limit]
     more = len(rows) > query.limit
     return HistoryPage(
-        items=[HistoryEntry.model_validate(row._asdict()) for row in page],
-        next_cursor=encode_cursor(page[-1].seq) if more else None,
+        items=[HistoryEntry.model_validate(dict(row)) for row in page],
+        next_cursor=encode_cursor(page[-1]["seq"]) if more else None,
     )
