@@ -3,12 +3,12 @@ transaction.
 
 A lookup is on every registration, and on a small machine its round trips cost more than
 the database work inside them (``make bench``: L1, L2). So its work is folded into few
-statements on the session's own asyncpg connection (app/db/raw.py):
+statements on a connection of the lookup's own pool (app/db/pool.py):
 
 0. ``opening().quick``, outside any transaction: the caller's harvest counts and the
    visible plans; when there are none (most lookups) it also appends the audit row and
    commits, and the lookup is done in one round trip.
-1. ``opening().open``, in the session's transaction: the same counts and plans, a free
+1. ``opening().open``, in the lookup's transaction: the same counts and plans, a free
    audit chain head (locked, with seq drawn under the lock) and, for an unscheduled look
    at a flagged child, the child's lock.
 2. ``RECORD`` (flagged child): the audit row and the head move, the ``access``
@@ -295,7 +295,7 @@ async def record(
     *,
     notifications: Sequence[tuple[Any, str, dict[str, Any]]],
     looks_since: datetime | None,
-    alerts_for: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    alerts_for: tuple[Sequence[str], Sequence[str]],
 ) -> Recorded:
     """A flagged child's lookup: audit row, (id, authority, payload) notifications, reads.
 
