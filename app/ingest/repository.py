@@ -99,19 +99,36 @@ _WITHDRAW = text(
     ) SELECT count(*) FROM gone
     """
 )
-# Sending a plan again updates it, and brings a withdrawn plan back. Unchanged plans
-# are not rewritten: nightly full files are mostly unchanged.
-_MERGE = text(
+# Sending a plan again updates it, and brings a withdrawn plan back. Two statements
+# rather than INSERT ... ON CONFLICT DO UPDATE (measured on 200,000 rows, see
+# merge_staged): an upsert locks, and so rewrites and WAL-logs, every conflicting row
+# even when nothing changed, and pays a speculative insertion for every new one.
+# Nothing else writes an authority's plans while its upload holds the lock, so the
+# update-then-insert split sees the same rows an upsert would.
+_UPDATE_CHANGED = text(
     f"""
-    INSERT INTO plans AS p (local_authority_code, nhs_number, plan_type, start_date,
+    UPDATE plans p SET end_date = s.end_date, delete_date = s.delete_date,
+      local_id = s.local_id, withdrawn_at = NULL, updated_at = now()
+    FROM {STAGING} s
+    WHERE s.state = 'ok' AND p.local_authority_code = :code AND p.nhs_number = s.nhs_number
+      AND p.plan_type = s.plan_type AND p.start_date = s.start_date
+      AND (p.end_date, p.delete_date, p.local_id, p.withdrawn_at)
+        IS DISTINCT FROM (s.end_date, s.delete_date, s.local_id, NULL)
+    """
+)
+# In the unique index's order: consecutive rows land on the same index pages.
+_INSERT_NEW = text(
+    f"""
+    INSERT INTO plans (local_authority_code, nhs_number, plan_type, start_date,
       end_date, delete_date, local_id)
-    SELECT :code, nhs_number, plan_type, start_date, end_date, delete_date, local_id
-    FROM {STAGING} WHERE state = 'ok'
-    ON CONFLICT (local_authority_code, nhs_number, plan_type, start_date) DO UPDATE
-    SET end_date = excluded.end_date, delete_date = excluded.delete_date,
-        local_id = excluded.local_id, withdrawn_at = NULL, updated_at = now()
-    WHERE (p.end_date, p.delete_date, p.local_id, p.withdrawn_at)
-      IS DISTINCT FROM (excluded.end_date, excluded.delete_date, excluded.local_id, NULL)
+    SELECT CAST(:code AS varchar), s.nhs_number, s.plan_type, s.start_date, s.end_date,
+      s.delete_date, s.local_id
+    FROM {STAGING} s
+    WHERE s.state = 'ok' AND NOT EXISTS (
+      SELECT 1 FROM plans p WHERE p.local_authority_code = :code
+        AND p.nhs_number = s.nhs_number AND p.plan_type = s.plan_type
+        AND p.start_date = s.start_date)
+    ORDER BY s.nhs_number, s.plan_type, s.start_date
     """
 )
 
@@ -187,7 +204,14 @@ async def count_withdrawals(session: AsyncSession, code: str, today: date) -> tu
 
 
 async def merge_staged(session: AsyncSession, code: str) -> None:
-    await session.execute(_MERGE, {"code": code})
+    """Update the plans the file changed, then insert the new ones.
+
+    200,000 staged rows (make bench's file), against an upsert: a new authority's
+    file 6.0-6.9 s instead of 8.8-11.6 s; the same file again, unchanged, 0.9-1.0 s
+    and no WAL instead of 2.5-3.6 s and 34 MB.
+    """
+    await session.execute(_UPDATE_CHANGED, {"code": code})
+    await session.execute(_INSERT_NEW, {"code": code})
 
 
 async def withdraw_missing_plans(session: AsyncSession, code: str, today: date) -> int:

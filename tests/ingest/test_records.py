@@ -129,6 +129,22 @@ async def test_sending_a_plan_again_updates_its_dates_and_local_id(
     assert (str(plan[3]), str(plan[4]), plan[5]) == ("2026-09-01", "2027-09-01", "NEW")
 
 
+async def test_a_plan_sent_again_unchanged_is_neither_rewritten_nor_locked(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    # Nightly full files are mostly unchanged: their rows must cost no write (and no WAL).
+    same = f"{CHILD_A},CPP,2026-01-05,,,SAME"
+    row = "SELECT ctid, xmin, xmax, updated_at FROM plans WHERE nhs_number = $1"
+    await upload(client, tokens, csv_body(same), sequence=1)
+    before = await owner_db.fetchrow(row, CHILD_A)
+    response = await upload(
+        client, tokens, csv_body(same, f"{CHILD_B},LAC,2026-01-05,,,"), sequence=2
+    )
+    assert (response.status_code, response.json()["accepted"]) == (201, 2)
+    assert await owner_db.fetchrow(row, CHILD_A) == before
+    assert len(await plans_of(owner_db)) == 2
+
+
 async def test_json_records_load_with_null_empty_and_omitted_fields_meaning_none(
     client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
 ) -> None:
