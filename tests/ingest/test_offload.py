@@ -102,6 +102,15 @@ async def test_the_worker_runs_at_a_lower_cpu_priority_than_the_server() -> None
     assert worker == min(19, os.getpriority(os.PRIO_PROCESS, 0) + offload.WORKER_NICENESS)
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+async def test_the_worker_runs_only_when_the_cpu_is_otherwise_idle() -> None:
+    import asyncio
+
+    check = asyncio.get_running_loop().run_in_executor
+    policy = await check(offload._executor(), os.sched_getscheduler, 0)
+    assert policy == os.SCHED_IDLE
+
+
 async def test_a_dead_worker_answers_503_and_the_next_upload_gets_a_new_one() -> None:
     kwargs = {"content_type": "text/csv", "content_length": None, "limit": 1 << 20}
     (await offload.parse_upload_in_worker(_chunks(CSV, 64), **kwargs)).spool.close()  # type: ignore[arg-type]
