@@ -35,11 +35,8 @@ def page_query(*, before: bool, since: bool, until: bool) -> str:
     # Constant fragments only, so each shape keeps its own plan on the
     # (subject_nhs_number, seq) index: a range scan backwards from the cursor, no OFFSET.
     conditions = ["subject_nhs_number = $1", "kind = 'lookup'"]
-    given = [
-        c
-        for c, on in (("seq <", before), ("occurred_at >=", since), ("occurred_at <", until))
-        if on
-    ]
+    optional = (("seq <", before), ("occurred_at >=", since), ("occurred_at <", until))
+    given = [condition for condition, on in optional if on]
     conditions += [f"{condition} ${number}" for number, condition in enumerate(given, start=3)]
     return (
         f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(conditions)}"
