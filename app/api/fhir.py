@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from app import __version__
 from app.api.deps import (
     HealthUserDep,
-    LookupConnectionDep,
-    LookupPolicyDep,
     RequestIdDep,
     SessionDep,
+    lookup_connection,
+    lookup_policy_of,
+    request_id_of,
 )
 from app.clock import today_in_london
 from app.fhir import search, service
@@ -126,24 +127,19 @@ async def metadata() -> FHIRResponse:
     responses=LOOKUP_ERRORS,
     openapi_extra=CARE_TEAM_PARAMETERS,
 )
-async def search_care_team(
-    request: Request,
-    user: HealthUserDep,
-    conn: LookupConnectionDep,
-    request_id: RequestIdDep,
-    policy: LookupPolicyDep,
-) -> FHIRResponse:
+async def search_care_team(request: Request, user: HealthUserDep) -> FHIRResponse:
     """CP-IS lookup by patient:identifier: one CareTeam per visible plan (audited, notified)."""
     parsed = search.care_team_search(request.query_params.multi_items(), request.headers.items())
-    bundle = await service.search_care_teams(
-        conn,
-        user,
-        parsed,
-        request_id=request_id,
-        today=today_in_london(),
-        base_url=_base_url(request),
-        policy=policy,
-    )
+    async with lookup_connection(request) as conn:
+        bundle = await service.search_care_teams(
+            conn,
+            user,
+            parsed,
+            request_id=request_id_of(request),
+            today=today_in_london(),
+            base_url=_base_url(request),
+            policy=lookup_policy_of(request),
+        )
     return FHIRResponse(bundle)
 
 

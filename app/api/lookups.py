@@ -1,8 +1,8 @@
 """POST /v1/lookups: the registration-desk lookup (CONTRACT §3.1)."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import HealthUserDep, LookupConnectionDep, LookupPolicyDep, RequestIdDep
+from app.api.deps import HealthUserDep, lookup_connection, lookup_policy_of, request_id_of
 from app.api.responses import DENIED, INVALID, RATE_LIMITED, UNAVAILABLE
 from app.clock import today_in_london
 from app.lookup import service
@@ -17,17 +17,17 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
     status_code=status.HTTP_200_OK,
     responses={**DENIED, **INVALID, **RATE_LIMITED, **UNAVAILABLE},
 )
-async def create_lookup(
-    body: LookupRequest,
-    user: HealthUserDep,
-    conn: LookupConnectionDep,
-    request_id: RequestIdDep,
-    policy: LookupPolicyDep,
-) -> Response:
+async def create_lookup(body: LookupRequest, user: HealthUserDep, request: Request) -> Response:
     """Look a child up by NHS number: visible plans, contacts and recent unscheduled accesses."""
-    answer = await service.look_up(
-        conn, user, body, request_id=request_id, today=today_in_london(), policy=policy
-    )
+    async with lookup_connection(request) as conn:
+        answer = await service.look_up(
+            conn,
+            user,
+            body,
+            request_id=request_id_of(request),
+            today=today_in_london(),
+            policy=lookup_policy_of(request),
+        )
     # The answer is a validated LookupResponse already: serialised once, by pydantic, rather
     # than dumped, validated again and re-encoded by FastAPI's response_model path (a
     # measurable share of a lookup, make bench L1). The OpenAPI schema still comes from
