@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 
-# Two index range scans (ix_audit_events_lookups_by_actor / _by_org). The window ends at
+# Two index range scans (ix_audit_events_lookups_by_actor / _by_org), each answered from
+# the index alone where the visibility map allows (migration 20261128_08). The window ends at
 # now() (transaction start), so every lookup that committed before ours counts. It runs on
 # every lookup, as part of the lookup's first statement (app/lookup/repository.py).
 # $1 sub, $2 org_code, $3 nhs_number. The window is written into the statement (it is a
@@ -25,7 +26,7 @@ def counts_sql(window_seconds: int) -> str:
       SELECT count(DISTINCT subject_nhs_number) AS n,
              coalesce(bool_or(subject_nhs_number = $3), false) AS seen
       FROM audit_events
-      WHERE kind = 'lookup' AND (actor ->> 'org_code') = $2 AND occurred_at > now() - {window}
+      WHERE kind = 'lookup' AND actor_org_code = $2 AND occurred_at > now() - {window}
     ) o
     """
 
@@ -45,7 +46,7 @@ def _seconds_until_one_leaves_sql(key_column: str) -> str:
 
 _SECONDS_UNTIL_ONE_LEAVES = {
     "user": _seconds_until_one_leaves_sql("actor_id"),
-    "organisation": _seconds_until_one_leaves_sql("(actor ->> 'org_code')"),
+    "organisation": _seconds_until_one_leaves_sql("actor_org_code"),
 }
 
 
