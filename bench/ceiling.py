@@ -34,7 +34,7 @@ from app.audit import repository as audit_repository
 from app.audit.chain import encoded_after_place, event_hash
 from app.clock import today_in_london
 from app.config import Settings
-from app.db.pool import keep_session
+from app.db.pool import LOOKUP_SESSION, keep_session
 from app.lookup import repository as lookup_repository
 from app.patterns.repository import LOCK_CHILD, LOCK_CLASS, RAISE, raise_args
 from app.patterns.rules import Attendance, rules_from_settings
@@ -106,7 +106,9 @@ class Ceiling:
                 self.pool = await asyncpg.create_pool(
                     self.dsn, min_size=self.pool_size, max_size=self.pool_size,
                     reset=keep_session,  # as the service's lookup pool: no reset round trip
-                    server_settings={"application_name": "cpis-ceiling", "timezone": "UTC"},
+                    # The lookup pool's session settings (generic plans), as well.
+                    server_settings={"application_name": "cpis-ceiling", "timezone": "UTC",
+                                     **LOOKUP_SESSION},
                 )  # fmt: skip
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
