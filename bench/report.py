@@ -99,7 +99,7 @@ def render(report: Report) -> str:
 
 METHOD = [
     "- Database: the bench's own embedded PostgreSQL (`.cpis/bench`, fsync on, "
-    "`shared_buffers=512MB`) or `DATABASE_URL`. The dataset is loaded once into template "
+    "`shared_buffers=512MB`, `wal_compression=pglz`) or `DATABASE_URL`. The dataset is loaded once into template "
     "databases keyed by data version, sizes and migration head, and cloned for every run.",
     "- Service: `cpis serve` as a subprocess (development-mode signing key; one uvicorn "
     "process with uvloop and httptools; its JSON request log on). Ceiling: `bench/ceiling.py`, "
