@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bench.cluster import SERVER_SETTINGS
 from bench.profiles import Profile
 from bench.targets import PENDING, PENDING_CEILINGS, Verdict
 
@@ -99,7 +100,8 @@ def render(report: Report) -> str:
 
 METHOD = [
     "- Database: the bench's own embedded PostgreSQL (`.cpis/bench`, fsync on, "
-    "`shared_buffers=512MB`, `wal_compression=pglz`) or `DATABASE_URL`. The dataset is loaded once into template "
+    f"`shared_buffers={SERVER_SETTINGS['shared_buffers']}` (a quarter of memory, at most 8 GB), "
+    "`wal_compression=pglz`) or `DATABASE_URL`. The dataset is loaded once into template "
     "databases keyed by data version, sizes and migration head, and cloned for every run.",
     "- Service: `cpis serve` as a subprocess (development-mode signing key; one uvicorn "
     "process with uvloop and httptools; its JSON request log on). Ceiling: `bench/ceiling.py`, "
