@@ -45,7 +45,8 @@ SERVER_SETTINGS = {
     # Every lookup inserts into a few random leaves of the trail's big indexes, so after a
     # checkpoint most lookups log whole pages: 16-19 KB of WAL each on 10 M events against
     # 1.9 KB on an empty trail. Compressed (pglz: this build has no lz4), L3 rose from
-    # 0.79-0.87 to 0.88-0.92 in side-by-side runs. README recommends it for production.
+    # 0.79-0.87 to 0.88-0.92 in side-by-side runs (at 512 MB of shared buffers). README
+    # recommends it for production.
     "wal_compression": "pglz",
 }
 
