@@ -59,12 +59,15 @@ _PLANS = f"""
 # Without it PostgreSQL turned it into an anti-join that read *every* unscheduled look at
 # the child (28 ms for a child with 2,000 in a 10 M-event trail, make bench L3); with it
 # the work stays bounded by the 25 rows listed, however long the trail grows.
-# actor_id and request_id are not shown by the lookup; the FHIR AuditEvent needs them.
-_HISTORY = f"""
-    SELECT a.seq, a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
+# The lookup reads only columns of ix_audit_events_unscheduled_access, so a child's
+# history comes from a few adjacent index pages, not from a heap page per listed look
+# scattered over the trail (migration 20261128_09). The FHIR AuditEvent search also
+# needs actor_id and request_id, and visits the heap for them.
+_LISTED = """a.seq, a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
            a.actor->>'role_name' AS role_name, a.actor->>'org_code' AS org_code,
-           a.actor->>'org_name' AS org_name, a.care_setting,
-           a.actor_id, a.request_id
+           a.actor->>'org_name' AS org_name, a.care_setting"""
+_HISTORY = f"""
+    SELECT {{columns}}
     FROM audit_events a
     WHERE a.subject_nhs_number = {{nhs}} AND a.kind = 'lookup' AND a.unscheduled
       AND NOT EXISTS (
@@ -85,7 +88,7 @@ _SHOWN = f"""
 
 # The history and plans on their own (the FHIR AuditEvent search): $1 NHS number, $2 today.
 VISIBLE_PLANS = _PLANS.format(nhs="$1", today="$2")
-UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1")
+UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1", columns=f"{_LISTED}, a.actor_id, a.request_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,7 @@ RECORD = f"""
     )
     SELECT
       (SELECT array_agg(h ORDER BY h.accessed_at DESC, h.seq DESC)
-       FROM ({_HISTORY.format(nhs="$7")}) h) AS history,
+       FROM ({_HISTORY.format(nhs="$7", columns=_LISTED)}) h) AS history,
       EXISTS (
         SELECT 1 FROM audit_events b
         WHERE b.subject_nhs_number = $7 AND b.kind = 'lookup' AND b.unscheduled
@@ -194,9 +197,8 @@ RECORD = f"""
 PLAN_FIELDS = ("plan_type", "start_date", "end_date", "code", "name",
                "office_hours_phone", "emergency_duty_phone")  # fmt: skip
 HISTORY_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
-                  "care_setting", "actor_id", "request_id")  # fmt: skip
-LOOK_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
-               "care_setting")  # fmt: skip
+                  "care_setting")  # fmt: skip
+LOOK_FIELDS = HISTORY_FIELDS  # patterns.LOOKS reads the same columns
 
 
 @dataclass(frozen=True, slots=True)

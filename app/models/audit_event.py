@@ -23,11 +23,14 @@ from app.models.base import Base
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
-        # The lookup's access history: unscheduled looks at one child, newest first.
+        # The lookup's access history: unscheduled looks at one child, newest first, with
+        # all the history and its 24-hour check read, so read from the index alone.
         Index(
             "ix_audit_events_unscheduled_access",
             "subject_nhs_number",
             "occurred_at",
+            "seq",
+            postgresql_include=["actor_id", "care_setting", "actor"],
             postgresql_where="kind = 'lookup' AND unscheduled",
         ),
         # Access-history search (every look at one child, keyset on seq).

@@ -3,6 +3,8 @@ their indexes, whatever the parameters turn out to be."""
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import pytest
 
@@ -30,6 +32,17 @@ async def _fill(owner_db: asyncpg.Connection) -> None:
     await owner_db.execute("VACUUM ANALYZE audit_events")
 
 
+async def _generic_plan(owner_db: asyncpg.Connection, sql: str) -> str:
+    """As the lookup pool runs ``sql``: prepared, on the generic plan (so the NULLs never
+    matter)."""
+    parameters = len((await owner_db.prepare(sql)).get_parameters())
+    await owner_db.execute("SET plan_cache_mode = force_generic_plan")
+    await owner_db.execute(f"PREPARE lookup_statement AS {sql}")
+    values = ", ".join(["NULL"] * parameters)
+    rows = await owner_db.fetch(f"EXPLAIN EXECUTE lookup_statement({values})")
+    return "\n".join(r[0] for r in rows)
+
+
 @pytest.mark.parametrize("name", ["quick", "open", "RECORD"])
 async def test_the_lookups_generic_plans_read_by_index(
     owner_db: asyncpg.Connection, settings: Settings, name: str
@@ -37,16 +50,25 @@ async def test_the_lookups_generic_plans_read_by_index(
     await _fill(owner_db)
     window = opening(settings.harvest_window_seconds)
     sql = {"quick": window.quick, "open": window.open, "RECORD": RECORD}[name]
-    # As the lookup pool runs it: prepared, on the generic plan (so the NULLs never matter).
-    parameters = len((await owner_db.prepare(sql)).get_parameters())
-    await owner_db.execute("SET plan_cache_mode = force_generic_plan")
-    await owner_db.execute(f"PREPARE lookup_statement AS {sql}")
-    values = ", ".join(["NULL"] * parameters)
-    rows = await owner_db.fetch(f"EXPLAIN EXECUTE lookup_statement({values})")
-    plan = "\n".join(r[0] for r in rows)
+    plan = await _generic_plan(owner_db, sql)
     for table in KEYED_TABLES:
         assert f"Seq Scan on {table}" not in plan, plan
     assert "Index" in plan
+
+
+async def test_a_flagged_childs_history_is_read_from_the_index_alone(
+    owner_db: asyncpg.Connection,
+) -> None:
+    # A child's looks lie scattered over the whole trail: read from the heap, each listed
+    # look cost a random page read (migration 20261128_09). Its history, its 24-hour check,
+    # the same-user check and the attendance-pattern looks must all be index-only.
+    await _fill(owner_db)
+    plan = await _generic_plan(owner_db, RECORD)
+    reads = [line for line in plan.splitlines() if "Scan" in line and "on audit_events" in line]
+    assert len(reads) >= 4, plan
+    index_only = re.compile(r"Index Only Scan (Backward )?using ix_audit_events_unscheduled_access")
+    for read in reads:
+        assert index_only.search(read), plan
 
 
 async def test_the_lookup_pool_plans_each_statement_once(
