@@ -23,13 +23,15 @@ from app.db.raw import driver_connection
 # connection and transaction (app/db/raw.py explains why and how).
 #
 # Lock any chain head nobody else holds; nextval runs after the lock is taken, so
-# within one chain seq order is the order in which appends commit.
-FREE_HEAD_CTE = """
+# within one chain seq order is the order in which appends commit. {when} is evaluated
+# once, before any row is read: when it is false no head is locked.
+FREE_HEAD = """
     head AS (
-      SELECT chain, last_hash FROM audit_chain_heads
+      SELECT chain, last_hash FROM audit_chain_heads WHERE {when}
       ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED
     )
     """
+FREE_HEAD_CTE = FREE_HEAD.format(when="true")
 _LOCK_FREE_HEAD = f"""
     WITH {FREE_HEAD_CTE}
     SELECT chain, last_hash, nextval('audit_events_seq') AS seq FROM head

@@ -112,10 +112,12 @@ def opening(window_seconds: int) -> Opening:
     # $1 sub (also the actor id), $2 org_code, $3 NHS number, $4 today, $5 user limit,
     # $6 organisation limit, $7 occurred_at, $8 actor, $9 unscheduled, $10 care setting,
     # $11 request id, $12 detail, $13 the encoding after seq and chain.
+    # A head is locked only for a child with no visible plan: a flagged child's lookup
+    # takes its head in ``open``.
     quick = f"""
-    WITH {audit.FREE_HEAD_CTE},
-    counts AS ({counts}),
+    WITH counts AS ({counts}),
     shown AS ({shown}),
+    {audit.FREE_HEAD.format(when="(SELECT plans IS NULL FROM shown)")},
     slot AS (
       SELECT h.chain, h.last_hash, nextval('audit_events_seq') AS seq
       FROM head h, shown s, counts c

@@ -110,3 +110,20 @@ async def test_both_lookup_paths_append_to_the_same_verifiable_chains(
     result = await verify_trail(database)
     assert result.ok, result.reason
     assert result.events_checked == len(bodies)
+
+
+async def test_a_lookup_locks_only_the_chain_head_it_appends_to(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    # A row lock leaves its mark (xmax) on the head's row, and costs a WAL record: a
+    # flagged child's lookup must not lock a head in its first statement and then take
+    # another in its transaction.
+    await add_plan(owner_db, CHILD_A)
+    heads = "SELECT chain, xmin::text, xmax::text FROM audit_chain_heads"
+    for nhs in (CHILD_A, UNKNOWN) * 4:
+        before = set(await owner_db.fetch(heads))
+        response = await client.post(
+            "/v1/lookups", json={**BODY, "nhs_number": nhs}, headers=bearer(tokens.clinician())
+        )
+        assert response.status_code == 200
+        assert len(before - set(await owner_db.fetch(heads))) == 1, nhs
