@@ -3,10 +3,10 @@
 A raw ASGI app on raw asyncpg (statements prepared once per connection by asyncpg's
 statement cache), answering with JSON serialised by orjson in one call. Per request it runs
 the service's own statements in the same order (app/lookup/repository.py): ``quick``
-outside a transaction, which answers and records a child with no visible plan, else in a
-transaction ``open`` (harvest
-counts, visible plans with contacts, a free audit chain head with its seq, the child's lock
-for an unscheduled look at a flagged child), the event hashed onto its chain, then the
+outside a transaction (harvest counts and visible plans), which answers and records a
+child with no visible plan, else in a transaction ``OPEN`` (visible plans with contacts, a
+free audit chain head with its seq, the child's lock for an unscheduled look at a flagged
+child), the event hashed onto its chain, then the
 audit row alone for an unflagged child, or ``RECORD`` (audit row, ``access``
 notifications, for which the webhook-delivery trigger fires as for the service's, history
 and the attendance-pattern reads) with the service's pure pattern decision and, when a
@@ -44,6 +44,7 @@ from app.serving import UVICORN_OPTIONS, freeze_startup_heap
 
 # The service's own statements: the ceiling must do exactly the database work the
 # service does, so any change to that work moves both figures.
+OPEN = lookup_repository.OPEN
 RECORD = lookup_repository.RECORD
 LOCK_HEAD = audit_repository._LOCK_HEAD
 APPEND = audit_repository.APPEND
@@ -79,7 +80,7 @@ class Ceiling:
         self.pool: asyncpg.Pool | None = None
         settings = Settings()  # the same rules and window the service reads
         self.rules = rules_from_settings(settings)
-        self.opening = lookup_repository.opening(settings.harvest_window_seconds)
+        self.quick = lookup_repository.quick(settings.harvest_window_seconds)
         self.limits = (settings.harvest_user_limit, settings.harvest_org_limit)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -141,7 +142,7 @@ class Ceiling:
                   "care_setting": setting, "request_id": access_id,
                   "detail": {"access_id": access_id, "plans_shown": 0}}  # fmt: skip
         row = await conn.fetchrow(
-            self.opening.quick, actor["sub"], actor["org_code"], nhs, today,
+            self.quick, actor["sub"], actor["org_code"], nhs, today,
             self.limits[0], self.limits[1], fields["occurred_at"], orjson.dumps(actor).decode(),
             unscheduled, setting, access_id, orjson.dumps(fields["detail"]).decode(),
             encoded_after_place(fields),
@@ -152,8 +153,7 @@ class Ceiling:
                                unscheduled: bool, setting: str, today: Any,
                                access_id: str) -> bytes:  # fmt: skip
         async with conn.transaction():
-            opened = await conn.fetchrow(self.opening.open, actor["sub"], actor["org_code"],
-                                         nhs, today, unscheduled)  # fmt: skip
+            opened = await conn.fetchrow(OPEN, nhs, today, unscheduled)
             assert opened is not None
             plans = [dict(zip(PLAN_FIELDS, p, strict=True)) for p in opened["plans"] or ()]
             head: Any = opened

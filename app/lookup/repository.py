@@ -5,12 +5,13 @@ A lookup is on every registration, and on a small machine its round trips cost m
 the database work inside them (``make bench``: L1, L2). So its work is folded into few
 statements on a connection of the lookup's own pool (app/db/pool.py):
 
-0. ``opening().quick``, outside any transaction: the caller's harvest counts and the
-   visible plans; when there are none (most lookups) it also appends the audit row and
-   commits, and the lookup is done in one round trip.
-1. ``opening().open``, in the lookup's transaction: the same counts and plans, a free
-   audit chain head (locked, with seq drawn under the lock) and, for an unscheduled look
-   at a flagged child, the child's lock.
+0. ``quick()``, outside any transaction: the caller's harvest counts and the visible
+   plans; when there are none (most lookups) it also appends the audit row and commits,
+   and the lookup is done in one round trip. Otherwise it returns the counts, which the
+   service checks against the harvest limits before it opens a transaction.
+1. ``OPEN``, in the lookup's transaction: the visible plans, a free audit chain head
+   (locked, with seq drawn under the lock) and, for an unscheduled look at a flagged
+   child, the child's lock.
 2. ``RECORD`` (flagged child): the audit row and the head move, the ``access``
    notifications, then the history and what the attendance-pattern check needs, read in
    the same round trip. (``APPEND`` alone when ``quick`` fell through for want of a free
@@ -91,30 +92,24 @@ VISIBLE_PLANS = _PLANS.format(nhs="$1", today="$2")
 UNSCHEDULED_HISTORY = _HISTORY.format(nhs="$1", columns=f"{_LISTED}, a.actor_id, a.request_id")
 
 
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """The statements that start a lookup, for one harvest window (app/abuse/repository.py
-    writes the window into the statement, so PostgreSQL keeps one generic plan for it)."""
-
-    quick: str
-    open: str
-
-
 @functools.cache
-def opening(window_seconds: int) -> Opening:
+def quick(window_seconds: int) -> str:
+    """The lookup's first statement, for one harvest window (app/abuse/repository.py
+    writes the window into the statement, so PostgreSQL keeps one generic plan for it)."""
     counts = abuse.counts_sql(window_seconds)
     shown = _SHOWN.format(nhs="$3", today="$4")
     # An unflagged child's lookup in one statement, outside any transaction (so one round
     # trip in all): the counts, plans and a free head, and when no plan is visible and the
     # caller is within its limits, the audit row, hashed onto its chain here (the canonical
     # encoding after seq and chain comes from app/audit/chain.py) and committed with the
-    # statement. Otherwise nothing is written and the lookup takes the ``open`` path.
+    # statement. Otherwise nothing is written, the counts are returned and the lookup
+    # takes the ``OPEN`` path.
     # $1 sub (also the actor id), $2 org_code, $3 NHS number, $4 today, $5 user limit,
     # $6 organisation limit, $7 occurred_at, $8 actor, $9 unscheduled, $10 care setting,
     # $11 request id, $12 detail, $13 the encoding after seq and chain.
     # A head is locked only for a child with no visible plan: a flagged child's lookup
-    # takes its head in ``open``.
-    quick = f"""
+    # takes its head in ``OPEN``.
+    return f"""
     WITH counts AS ({counts}),
     shown AS ({shown}),
     {audit.FREE_HEAD.format(when="(SELECT plans IS NULL FROM shown)")},
@@ -141,27 +136,27 @@ def opening(window_seconds: int) -> Opening:
       UPDATE audit_chain_heads h SET last_seq = s.seq, last_hash = s.hash
       FROM stamped s WHERE h.chain = s.chain
     )
-    SELECT EXISTS (SELECT 1 FROM stamped) AS recorded
+    SELECT EXISTS (SELECT 1 FROM stamped) AS recorded,
+           c.user_distinct, c.user_seen, c.org_distinct, c.org_seen
+    FROM counts c
     """
-    # The same counts and plans in the lookup's transaction, with a free audit chain head
-    # (locked, seq drawn under the lock) and, for an unscheduled look at a flagged child,
-    # the child's lock. $1 sub, $2 org_code, $3 NHS number, $4 today, $5 lock the child if
-    # it is flagged. The head is LEFT JOINed so the counts and plans come back even when
-    # every head is busy; seq and the child's lock are evaluated per output row, so after
-    # the head's row lock is taken, and only when one was.
-    open_ = f"""
+
+
+# The plans in the lookup's transaction, with a free audit chain head (locked, seq drawn
+# under the lock) and, for an unscheduled look at a flagged child, the child's lock.
+# $1 NHS number, $2 today, $3 lock the child if it is flagged. The head is LEFT JOINed so
+# the plans come back even when every head is busy; seq and the child's lock are evaluated
+# per output row, so after the head's row lock is taken, and only when one was.
+OPEN = f"""
     WITH {audit.FREE_HEAD_CTE},
-    counts AS ({counts}),
-    shown AS ({shown})
-    SELECT c.user_distinct, c.user_seen, c.org_distinct, c.org_seen, s.plans,
-           h.chain, h.last_hash,
+    shown AS ({_SHOWN.format(nhs="$1", today="$2")})
+    SELECT s.plans, h.chain, h.last_hash,
            CASE WHEN h.chain IS NOT NULL THEN nextval('audit_events_seq') END AS seq,
-           CASE WHEN h.chain IS NOT NULL AND $5::boolean AND s.plans IS NOT NULL
-                THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($3))::text
+           CASE WHEN h.chain IS NOT NULL AND $3::boolean AND s.plans IS NOT NULL
+                THEN pg_advisory_xact_lock({patterns.LOCK_CLASS}, hashtext($1))::text
            END AS child_locked
-    FROM counts c CROSS JOIN shown s LEFT JOIN head h ON true
+    FROM shown s LEFT JOIN head h ON true
     """
-    return Opening(quick, open_)
 
 
 _LOOKS_SINCE = f"GREATEST($18, {patterns.LOOKS_FLOOR.format(nhs='$7', codes='$19', rules='$20')})"
@@ -205,9 +200,8 @@ LOOK_FIELDS = HISTORY_FIELDS  # patterns.LOOKS reads the same columns
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """What the lookup's first statement found."""
+    """What ``OPEN`` found."""
 
-    counts: LookupCounts
     plans: list[dict[str, Any]]  # PLAN_FIELDS, newest start first
     head: Head | None  # None: every chain head was busy
     child_locked: bool
@@ -228,25 +222,13 @@ def _dicts(rows: Sequence[tuple[Any, ...]] | None, names: Sequence[str]) -> list
 
 
 async def open_lookup(
-    conn: asyncpg.Connection,
-    *,
-    sub: str,
-    org_code: str,
-    nhs_number: str,
-    window_seconds: int,
-    today: date,
-    lock_if_flagged: bool,
+    conn: asyncpg.Connection, *, nhs_number: str, today: date, lock_if_flagged: bool
 ) -> Opened:
-    row = await conn.fetchrow(
-        opening(window_seconds).open, sub, org_code, nhs_number, today, lock_if_flagged
-    )
-    assert row is not None  # aggregates: always exactly one row
-    counts = LookupCounts(
-        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
-    )
+    row = await conn.fetchrow(OPEN, nhs_number, today, lock_if_flagged)
+    assert row is not None  # an aggregate: always exactly one row
     head = None if row["chain"] is None else Head(row["chain"], row["last_hash"], row["seq"])
     locked = row["child_locked"] is not None
-    return Opened(counts, _dicts(row["plans"], PLAN_FIELDS), head, locked)
+    return Opened(_dicts(row["plans"], PLAN_FIELDS), head, locked)
 
 
 async def record_if_unflagged(
@@ -257,11 +239,11 @@ async def record_if_unflagged(
     window_seconds: int,
     today: date,
     limits: tuple[int, int],
-) -> bool:
-    """``quick`` for an event's ``fields`` (without seq and chain: it draws them); whether
-    it recorded the lookup, which is then done."""
+) -> LookupCounts | None:
+    """``quick`` for an event's ``fields`` (without seq and chain: it draws them): None
+    when it recorded the lookup, which is then done, else the caller's harvest counts."""
     row = await conn.fetchrow(
-        opening(window_seconds).quick,
+        quick(window_seconds),
         fields["actor_id"],
         org_code,
         fields["subject_nhs_number"],
@@ -275,8 +257,12 @@ async def record_if_unflagged(
         orjson.dumps(fields["detail"]).decode(),
         encoded_after_place(fields),
     )
-    assert row is not None  # SELECT EXISTS: always exactly one row
-    return bool(row["recorded"])
+    assert row is not None  # aggregates: always exactly one row
+    if row["recorded"]:
+        return None
+    return LookupCounts(
+        row["user_distinct"], row["user_seen"], row["org_distinct"], row["org_seen"]
+    )
 
 
 async def lock_head(conn: asyncpg.Connection) -> Head:

@@ -93,7 +93,7 @@ async def look_up(
     limits = policy.limits
     # Most children looked up hold no plan: one statement, committed by itself, answers
     # and records those (app/lookup/repository.py, ``opening().quick``).
-    recorded = await repository.record_if_unflagged(
+    counts = await repository.record_if_unflagged(
         conn,
         fields=unplaced_fields(event(0)),
         org_code=user.org_code,
@@ -101,23 +101,17 @@ async def look_up(
         today=today,
         limits=(limits.user, limits.organisation),
     )
-    if recorded:
+    if counts is None:
         return LookupResponse(
             access_id=access_id, nhs_number=nhs_number, has_plans=False, plans=[], access_history=[]
         )
-    # A flagged child, a caller over a limit (refused just below, on the same counts read
-    # again), or every chain head busy. Nothing is answered before the commit.
+    # A flagged child, a caller over a limit (refused here, on the counts the statement
+    # read), or every chain head busy. Nothing is answered before the commit.
+    await abuse.enforce(conn, user, counts, limits)
     async with conn.transaction():
         opened = await repository.open_lookup(
-            conn,
-            sub=user.sub,
-            org_code=user.org_code,
-            nhs_number=nhs_number,
-            window_seconds=limits.window_seconds,
-            today=today,
-            lock_if_flagged=unscheduled,
+            conn, nhs_number=nhs_number, today=today, lock_if_flagged=unscheduled
         )
-        await abuse.enforce(conn, user, opened.counts, limits)
         plans = opened.plans
         head = opened.head or await repository.lock_head(conn)
         if unscheduled and plans and not opened.child_locked:

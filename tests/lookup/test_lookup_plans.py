@@ -11,7 +11,7 @@ import pytest
 from app.config import Settings
 from app.db.pool import create_pool
 from app.db.session import DatabaseURLs
-from app.lookup.repository import RECORD, opening
+from app.lookup.repository import OPEN, RECORD, quick
 
 # Tables a lookup reads by key; a sequential scan of any of them grows with the service.
 KEYED_TABLES = ("audit_events", "plans", "notifications", "attendance_alerts")
@@ -48,8 +48,7 @@ async def test_the_lookups_generic_plans_read_by_index(
     owner_db: asyncpg.Connection, settings: Settings, name: str
 ) -> None:
     await _fill(owner_db)
-    window = opening(settings.harvest_window_seconds)
-    sql = {"quick": window.quick, "open": window.open, "RECORD": RECORD}[name]
+    sql = {"quick": quick(settings.harvest_window_seconds), "open": OPEN, "RECORD": RECORD}[name]
     plan = await _generic_plan(owner_db, sql)
     for table in KEYED_TABLES:
         assert f"Seq Scan on {table}" not in plan, plan
