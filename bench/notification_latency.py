@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=20.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cpis-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(data_dir=Path(tmp), _env_file=None)
         with open_database(settings) as urls:
             upgrade_to_head(urls.owner)
             asyncio.run(measure(settings, urls, args.lookups, args.gap_ms / 1000))

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -295,7 +296,7 @@ def measure(
     codes = asyncio.run(authorities(full.owner, 3 * profile.repeats))
     pause_ms = 1000 * profile.paced_connections / profile.upload_lookup_rate
     kinds = ("copy", "alone", "rss", "server_rss", "idle", "during", "busy")
-    figures: dict[str, list] = {k: [] for k in kinds}
+    figures: dict[str, list[Any]] = {k: [] for k in kinds}
     with servers.cpis_serve("service-uploads", full, service_dir, logs / "uploads.log") as svc:
         uploader = Uploader(svc.url, service_dir, path.read_bytes())
         generator.run(svc.url, workload, seconds=profile.warmup_s, connections=4)
