@@ -92,7 +92,7 @@ async def look_up(
 
     limits = policy.limits
     # Most children looked up hold no plan: one statement, committed by itself, answers
-    # and records those (app/lookup/repository.py, ``opening().quick``).
+    # and records those (app/lookup/repository.py, ``quick()``).
     counts = await repository.record_if_unflagged(
         conn,
         fields=unplaced_fields(event(0)),

@@ -23,8 +23,9 @@ from app.models.base import Base
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
-        # The lookup's access history: unscheduled looks at one child, newest first, with
-        # all the history and its 24-hour check read, so read from the index alone.
+        # The lookup's access history: unscheduled looks at one child, newest first. It
+        # carries every column the history and its 24-hour check read, so they are read
+        # from the index alone (migration 20261128_09).
         Index(
             "ix_audit_events_unscheduled_access",
             "subject_nhs_number",
