@@ -9,8 +9,8 @@ checked for a look by the same user in the 24 hours before (CONTRACT §3.1). The
 held only (NHS number, time), so every listed look cost a visit to its own heap page, and
 a child's looks are scattered over the whole trail: on 10 M events that was about 25
 random page reads per flagged lookup, most of them outside shared buffers, and the
-lookup's main statement took 2.7-4.5 ms against 0.7-1.3 ms on an empty trail (make bench,
-L3). The index now carries what the history shows and what the 24-hour check compares,
+lookup's main statement took about 4 ms against 0.6-0.8 ms on an empty trail
+(pg_stat_statements, flagged lookups in a closed loop on make bench's dataset). The index now carries what the history shows and what the 24-hour check compares,
 so a child's looks are read from one or two adjacent index pages; ``seq`` joins the key
 as the order's tie-break. The attendance-pattern check reads the same columns.
 
