@@ -25,11 +25,13 @@ CREDENTIALS_FILE = "bench-credentials.json"
 def shared_buffers_mb() -> int:
     """PostgreSQL's own sizing advice: a quarter of the machine's memory (at most 8 GB).
 
-    A flagged child's 25 history rows lie on 25 scattered pages of the trail, so a lookup
-    reads them from the page cache whenever they are not in shared buffers. At 512 MB on
-    the 24 GB bench machine that was 11.7 page reads per flagged lookup on 10 M events
-    (0.7 on an empty trail), and the lookup's main statement took 1.57 ms against 0.94 ms
-    at a quarter of memory (1.6 reads per lookup).
+    Every lookup writes into its child's leaf in two of the trail's indexes, scattered over
+    several GB on 10 M events, and reads a page whenever that leaf is not in shared buffers.
+    Before the history was read from its index alone (migration 20261128_09), a flagged
+    lookup on 10 M events also read its 25 history rows from scattered heap pages: at
+    512 MB on the 24 GB bench machine that was 11.7 page reads per flagged lookup (0.7 on
+    an empty trail), and the lookup's main statement took 1.57 ms against 0.94 ms at a
+    quarter of memory (1.6 reads per lookup).
     """
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return max(128, min(8192, memory // 4 // 2**20))
