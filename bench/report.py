@@ -101,7 +101,8 @@ def render(report: Report) -> str:
 METHOD = [
     "- Database: the bench's own embedded PostgreSQL (`.cpis/bench`, fsync on, "
     f"`shared_buffers={SERVER_SETTINGS['shared_buffers']}` (a quarter of memory, at most 8 GB), "
-    "`wal_compression=pglz`) or `DATABASE_URL`. The dataset is loaded once into template "
+    f"`wal_compression={SERVER_SETTINGS['wal_compression']}`) or `DATABASE_URL`. The dataset "
+    "is loaded once into template "
     "databases keyed by data version, sizes and migration head, and cloned for every run.",
     "- Service: `cpis serve` as a subprocess (development-mode signing key; one uvicorn "
     "process with uvloop and httptools; its JSON request log on). Ceiling: `bench/ceiling.py`, "
