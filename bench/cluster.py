@@ -25,8 +25,9 @@ CREDENTIALS_FILE = "bench-credentials.json"
 def shared_buffers_mb() -> int:
     """PostgreSQL's own sizing advice: a quarter of the machine's memory (at most 8 GB).
 
-    Every lookup writes into its child's leaf in two of the trail's indexes, scattered over
-    several GB on 10 M events, and reads a page whenever that leaf is not in shared buffers.
+    Every lookup writes into its child's leaf of the trail's index of looks by child,
+    scattered over several GB on 10 M events (two such indexes before migration
+    20261128_10), and reads a page whenever that leaf is not in shared buffers.
     Before the history was read from its index alone (migration 20261128_09), a flagged
     lookup on 10 M events also read its 25 history rows from scattered heap pages: at
     512 MB on the 24 GB bench machine that was 11.7 page reads per flagged lookup (0.7 on

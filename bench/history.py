@@ -118,7 +118,8 @@ def busy_child() -> str:
 
 
 async def _deep_cursor(owner_url: str, child: str, page_size: int) -> tuple[int, int]:
-    """(the child's lookups, the seq page DEEP_PAGE's cursor points below)."""
+    """(the child's lookups, the seq of the last look before page DEEP_PAGE, newest first:
+    the position its cursor holds)."""
     conn = await asyncpg.connect(owner_url)
     try:
         looks = await conn.fetchval(
@@ -127,7 +128,7 @@ async def _deep_cursor(owner_url: str, child: str, page_size: int) -> tuple[int,
         )
         seq = await conn.fetchval(
             "SELECT seq FROM audit_events WHERE subject_nhs_number = $1 AND kind = 'lookup'"
-            " ORDER BY seq DESC OFFSET $2 LIMIT 1",
+            " ORDER BY occurred_at DESC, seq DESC OFFSET $2 LIMIT 1",
             child,
             (DEEP_PAGE - 1) * page_size - 1,
         )

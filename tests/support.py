@@ -126,3 +126,36 @@ async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"only {waiting} of {count} expected lock requests waiting")
+
+
+async def fill_lookups(owner_db: asyncpg.Connection) -> None:
+    """50,000 looks at 1,000 children, about as many per child as in make bench's trail,
+    vacuumed as autovacuum keeps the trail: a sequential scan is never the cheap choice,
+    and an index-only scan is costed as one (no heap visits)."""
+    async with owner_db.transaction():
+        # VACUUM marks pages all-visible only once their inserts' commit is flushed; the
+        # test server commits asynchronously.
+        await owner_db.execute("SET LOCAL synchronous_commit = on")
+        await owner_db.execute(
+            """
+            INSERT INTO audit_events (seq, chain, kind, occurred_at, actor_id, actor,
+              subject_nhs_number, unscheduled, detail, hash)
+            SELECT g, 0, 'lookup', now() - (g % 7200) * interval '1 minute',
+                   'user-' || (g % 500),
+                   jsonb_build_object('sub', 'user-' || (g % 500), 'org_code', 'ORG' || (g % 50)),
+                   lpad((g % 1000)::text, 10, '9'), g % 2 = 0, '{}'::jsonb, '\\x00'::bytea
+            FROM generate_series(1, 50000) g
+            """
+        )
+    await owner_db.execute("VACUUM ANALYZE audit_events")
+
+
+async def generic_plan(owner_db: asyncpg.Connection, sql: str) -> str:
+    """The plan of ``sql`` prepared and run on its generic plan, as the lookup pool runs
+    every statement (so the NULLs given for its parameters never matter)."""
+    parameters = len((await owner_db.prepare(sql)).get_parameters())
+    await owner_db.execute("SET plan_cache_mode = force_generic_plan")
+    await owner_db.execute(f"PREPARE lookup_statement AS {sql}")
+    values = ", ".join(["NULL"] * parameters)
+    rows = await owner_db.fetch(f"EXPLAIN EXECUTE lookup_statement({values})")
+    return "\n".join(r[0] for r in rows)

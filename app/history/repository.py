@@ -32,15 +32,21 @@ _COLUMNS = """
 def page_query(*, before: bool, since: bool, until: bool) -> str:
     """$1 the NHS number, $2 how many rows; then, numbered on in this order, those of the
     cursor's seq, since and until that are given."""
-    # Constant fragments only, so each shape keeps its own plan on the
-    # (subject_nhs_number, seq) index: a range scan backwards from the cursor, no OFFSET.
+    # Constant fragments only, so each shape keeps its own plan on the child's index of
+    # looks (subject_nhs_number, occurred_at, seq): a range scan backwards from the cursor,
+    # no OFFSET and no sort. The cursor is the last row's seq; its time is read back by key.
     conditions = ["subject_nhs_number = $1", "kind = 'lookup'"]
-    optional = (("seq <", before), ("occurred_at >=", since), ("occurred_at <", until))
+    optional = (
+        ("(occurred_at, seq) < ((SELECT occurred_at FROM audit_events WHERE seq = {p}), {p})",
+         before),
+        ("occurred_at >= {p}", since),
+        ("occurred_at < {p}", until),
+    )  # fmt: skip
     given = [condition for condition, on in optional if on]
-    conditions += [f"{condition} ${number}" for number, condition in enumerate(given, start=3)]
+    conditions += [c.format(p=f"${n}") for n, c in enumerate(given, start=3)]
     return (
         f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(conditions)}"
-        " ORDER BY seq DESC LIMIT $2"
+        " ORDER BY occurred_at DESC, seq DESC LIMIT $2"
     )
 
 
@@ -58,7 +64,8 @@ async def accesses(
     until: datetime | None,
     limit: int,
 ) -> Sequence[asyncpg.Record]:
-    """Up to ``limit`` lookups of ``nhs_number`` with seq below ``before``, newest first."""
+    """Up to ``limit`` lookups of ``nhs_number`` after the one numbered ``before`` (if
+    given) in newest-first order."""
     query = page_query(before=before is not None, since=since is not None, until=until is not None)
     given = [value for value in (before, since, until) if value is not None]
     conn = await driver_connection(session)

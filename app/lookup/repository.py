@@ -60,10 +60,10 @@ _PLANS = f"""
 # Without it PostgreSQL turned it into an anti-join that read *every* unscheduled look at
 # the child (28 ms for a child with 2,000 in a 10 M-event trail, make bench L3); with it
 # the work stays bounded by the 25 rows listed, however long the trail grows.
-# The lookup reads only columns of ix_audit_events_unscheduled_access, so a child's
+# The lookup reads only columns of ix_audit_events_lookups_by_subject, so a child's
 # history comes from a few adjacent index pages, not from a heap page per listed look
-# scattered over the trail (migration 20261128_09). The FHIR AuditEvent search also
-# needs actor_id and request_id, and visits the heap for them.
+# scattered over the trail (migrations 20261128_09 and _10). The FHIR AuditEvent search
+# also needs request_id, and visits the heap for it.
 _LISTED = """a.seq, a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
            a.actor->>'role_name' AS role_name, a.actor->>'org_code' AS org_code,
            a.actor->>'org_name' AS org_name, a.care_setting"""

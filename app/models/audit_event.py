@@ -23,23 +23,16 @@ from app.models.base import Base
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
-        # The lookup's access history: unscheduled looks at one child, newest first. It
-        # carries every column the history and its 24-hour check read, so they are read
-        # from the index alone (migration 20261128_09).
+        # Every look at one child, in time order (migration 20261128_10): the lookup's
+        # history, its 24-hour checks and the attendance-pattern looks read it alone; the
+        # access-history search reads it newest first, visiting the heap for request_id.
         Index(
-            "ix_audit_events_unscheduled_access",
+            "ix_audit_events_lookups_by_subject",
             "subject_nhs_number",
             "occurred_at",
             "seq",
-            postgresql_include=["actor_id", "care_setting", "actor"],
-            postgresql_where="kind = 'lookup' AND unscheduled",
-        ),
-        # Access-history search (every look at one child, keyset on seq).
-        Index(
-            "ix_audit_events_subject_seq",
-            "subject_nhs_number",
-            "seq",
-            postgresql_where="subject_nhs_number IS NOT NULL",
+            postgresql_include=["unscheduled", "actor_id", "care_setting", "actor"],
+            postgresql_where="kind = 'lookup'",
         ),
         Index("ix_audit_events_kind_seq", "kind", "seq"),
         # Harvest detection (app/abuse): distinct children per user / organisation per window.

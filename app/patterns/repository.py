@@ -25,8 +25,8 @@ LOCK_CHILD = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 # The fragments below take their parameters by name ({nhs}, {since}) so that a statement
 # can place them where its own numbering puts them.
 #
-# Unscheduled looks after {since}, newest first, read from the lookup history's index
-# alone (ix_audit_events_unscheduled_access holds every column read here).
+# Unscheduled looks after {since}, newest first, read from the child's index of looks
+# alone (ix_audit_events_lookups_by_subject holds every column read here).
 LOOKS = f"""
     SELECT seq, occurred_at AS accessed_at, actor->>'name' AS user_name,
            actor->>'role_name' AS role_name, actor->>'org_code' AS org_code,

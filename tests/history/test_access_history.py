@@ -9,8 +9,19 @@ import httpx
 import pytest
 
 from app.db.session import DatabaseURLs
+from app.history.repository import page_query
 from tests.conftest import Tokens, bearer
-from tests.support import CAMDEN, CHILD_A, CHILD_B, LEEDS, UNKNOWN, add_past_lookup, add_plan
+from tests.support import (
+    CAMDEN,
+    CHILD_A,
+    CHILD_B,
+    LEEDS,
+    UNKNOWN,
+    add_past_lookup,
+    add_plan,
+    fill_lookups,
+    generic_plan,
+)
 
 SEARCH = "/v1/access-history/search"
 
@@ -106,6 +117,41 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(
             break
     assert seen == [f"u{i}" for i in reversed(range(7))]
     assert pages == 3
+
+
+async def test_pages_are_newest_first_by_access_time_not_by_record_order(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection, database: DatabaseURLs
+) -> None:
+    # A look recorded late (a slow request, a clock a little behind) is listed by when
+    # it happened, on every page.
+    await add_plan(owner_db, CHILD_A, authority=CAMDEN)
+    base = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    for hour, sub in ((2, "second"), (0, "first"), (3, "third"), (1, "between")):
+        await add_past_lookup(database, CHILD_A, at=base + timedelta(hours=hour), sub=sub)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = (await search(client, tokens.la(org=CAMDEN), limit=1, cursor=cursor)).json()
+        seen += [item["user_id"] for item in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == ["third", "second", "between", "first"]
+
+
+@pytest.mark.parametrize("given", [(False, False, False), (True, False, False), (True, True, True)])
+async def test_any_page_is_a_range_scan_of_the_childs_index_of_looks(
+    owner_db: asyncpg.Connection, given: tuple[bool, bool, bool]
+) -> None:
+    # Page 100 must cost what page 1 costs: read backwards from the cursor on the index's
+    # own order, with no OFFSET and nothing to sort.
+    await fill_lookups(owner_db)
+    before, since, until = given
+    plan = await generic_plan(owner_db, page_query(before=before, since=since, until=until))
+    assert "Index Scan Backward using ix_audit_events_lookups_by_subject" in plan, plan
+    assert "Sort" not in plan, plan
+    if before:  # the cursor bounds the scan; it does not filter the rows read
+        bounds = [line for line in plan.splitlines() if "Index Cond" in line]
+        assert any("ROW(occurred_at, seq) < ROW(" in line for line in bounds), plan
 
 
 async def test_since_and_until_bound_the_accesses_shown(
