@@ -129,9 +129,9 @@ async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int) -> None:
 
 
 async def fill_lookups(owner_db: asyncpg.Connection) -> None:
-    """50,000 looks at 1,000 children, about as many per child as in make bench's trail,
-    vacuumed as autovacuum keeps the trail: a sequential scan is never the cheap choice,
-    and an index-only scan is costed as one (no heap visits)."""
+    """50,000 looks at 1,000 children (make bench's trail has tens per child), vacuumed as
+    autovacuum keeps the trail: a sequential scan is never the cheap choice, and an
+    index-only scan is costed as one (no heap visits)."""
     async with owner_db.transaction():
         # VACUUM marks pages all-visible only once their inserts' commit is flushed; the
         # test server commits asynchronously.
