@@ -8,6 +8,7 @@ service uses (``cpis_owner``, ``cpis_app``, ``cpis_service``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,10 +79,13 @@ class Cluster:
             await conn.close()
 
 
-def start_embedded(data_dir: Path) -> tuple[EmbeddedPostgres, Cluster]:
-    """Start (or reuse) the bench cluster; the caller stops the returned server."""
+def start_embedded(
+    data_dir: Path, extra: Mapping[str, str] | None = None
+) -> tuple[EmbeddedPostgres, Cluster]:
+    """Start (or reuse) the bench cluster, with ``extra`` settings on top of SERVER_SETTINGS
+    when it starts here; the caller stops the returned server."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    server = EmbeddedPostgres(data_dir, fsync=True, settings=SERVER_SETTINGS)
+    server = EmbeddedPostgres(data_dir, fsync=True, settings={**SERVER_SETTINGS, **(extra or {})})
     info = server.start()
     passwords = credentials(data_dir, CREDENTIALS_FILE)
     return server, Cluster(server.url(), info.host, info.port, passwords)

@@ -118,7 +118,7 @@ class LookupFigures:
         ]  # fmt: skip
 
 
-async def _analyze(*urls: str) -> None:
+async def analyze(*urls: str) -> None:
     for url in urls:
         conn = await asyncpg.connect(url)
         try:
@@ -154,7 +154,7 @@ def measure(profile: Profile, generator: Generator, workload: Workload,
         # (app/db/pool.py), planned from the statistics at hand: until autovacuum caught up
         # (a minute or more) the reference ran on plans made for an empty table, and L3's
         # reference was slower than it should be. ANALYZE also replans every connection.
-        asyncio.run(_analyze(full.owner, empty.owner))
+        asyncio.run(analyze(full.owner, empty.owner))
         service, ceiling, no_audit = [], [], []
         for _ in range(profile.repeats):
             service.append(closed(svc.url, profile.duration_s))
