@@ -1,13 +1,14 @@
 """The benchmark suite keeps working: its smoke mode runs end to end on a small dataset.
 
-One test on purpose: it is the CI guard for ``make bench`` (loader, hash chains, servers
-and ceilings, load generator, uploads, history, audit verify, report), not a performance
-test; no figure is asserted.
+One test for ``make bench`` (loader, hash chains, servers and ceilings, load generator,
+uploads, history, audit verify, report) and one for ``python -m bench.diagnose``: CI
+guards, not performance tests; no figure is asserted.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The bench runs on its own embedded cluster, never on the tests' database.
+ENV = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+
+
 def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
     tmp_path: Path,
 ) -> None:
     report = tmp_path / "benchmarks.md"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "smoke", "--report", str(report)],
         cwd=ROOT,
-        env=env,
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=240,
@@ -37,3 +41,20 @@ def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
         assert ceiling in text
     assert "events verified by `app.audit.service.verify`" in text
     assert "| not measured yet |" not in text
+
+
+def test_the_l3_diagnosis_prints_each_trails_costs_per_lookup_and_statement() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.diagnose", "smoke", "--rounds", "1", "--duration", "2"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for trail in ("full", "empty"):
+        assert re.search(rf"round 1, {trail} trail: \d+ /s; per lookup: FPI", done.stdout)
+    assert re.search(r"\d+ calls +\d+ µs, reads [\d.]+, hits +[\d.]+, FPI [\d.]+: ", done.stdout)
+    assert re.search(r"full / empty, window by window: [\d.]+; median", done.stdout)
