@@ -17,6 +17,7 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -63,7 +64,7 @@ async def _wal(conn: asyncpg.Connection) -> tuple[int, int]:
 
 
 async def _superuser(cluster: db.Cluster, database: str) -> asyncpg.Connection:
-    return await asyncpg.connect(cluster.admin_url.rsplit("/", 1)[0] + "/" + database)
+    return await asyncpg.connect(cluster.admin_url, database=database)
 
 
 async def _reset(cluster: db.Cluster, database: str) -> tuple[int, int]:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(lookups.analyze(full.owner, empty.owner))
             for round_ in range(args.rounds):
                 for name, (urls, svc) in targets.items():
-                    database = urls.owner.rsplit("/", 1)[1].partition("?")[0]
+                    database = unquote(urlsplit(urls.owner).path.lstrip("/"))
                     rates[name].append(_window(cluster, generator, load, profile, database,
                                                svc.url, (svc.pid, postmaster),
                                                f"round {round_ + 1}, {name} trail"))  # fmt: skip

@@ -16,24 +16,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# The bench runs on its own embedded cluster, never on the tests' database.
-ENV = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-
-
-def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
-    tmp_path: Path,
-) -> None:
-    report = tmp_path / "benchmarks.md"
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` from the repository, on the bench's own embedded cluster (never
+    the tests' database); asserts that it succeeded."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "smoke", "--report", str(report)],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
-        env=ENV,
+        env=env,
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "benchmarks.md"
+    run_bench("bench", "smoke", "--report", str(report))
     text = report.read_text()
     for target in ("L1", "L2", "L3", "L4", "U1", "U2", "H1", "A1"):
         assert f"| {target} |" in text
@@ -44,16 +48,7 @@ def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
 
 
 def test_the_l3_diagnosis_prints_each_trails_costs_per_lookup_and_statement() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.diagnose", "smoke", "--rounds", "1", "--duration", "2"],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_bench("bench.diagnose", "smoke", "--rounds", "1", "--duration", "2")
     for trail in ("full", "empty"):
         assert re.search(rf"round 1, {trail} trail: \d+ /s; per lookup: FPI", done.stdout)
     assert re.search(r"\d+ calls +\d+ µs, reads [\d.]+, hits +[\d.]+, FPI [\d.]+: ", done.stdout)
