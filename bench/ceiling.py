@@ -6,13 +6,12 @@ the service's own statements in the same order (app/lookup/repository.py): ``qui
 outside a transaction (harvest counts and visible plans), which answers and records a
 child with no visible plan, else in a transaction ``OPEN`` (visible plans with contacts, a
 free audit chain head with its seq, the child's lock for an unscheduled look at a flagged
-child), the event hashed onto its chain, then the
-audit row alone for an unflagged child, or ``RECORD`` (audit row, ``access``
-notifications, for which the webhook-delivery trigger fires as for the service's, history
-and the attendance-pattern reads) with the service's pure pattern decision and, when a
-rule is reached, its ``RAISE`` statement; commit; answer. It skips what the service adds
-around that: signature checks (it decodes the token's claims unverified), schema
-validation, error mapping, metrics and logs.
+child), the event hashed onto its chain, then the audit row alone for an unflagged child,
+or ``RECORD`` (audit row, ``access`` notifications, for which the webhook-delivery trigger
+fires as for the service's, history and the attendance-pattern reads) with the service's
+pure pattern decision and, when a rule is reached, its ``RAISE`` statement; commit; answer.
+It skips what the service adds around that: signature checks (it decodes the token's
+claims unverified), schema validation, error mapping, metrics and logs.
 
 Served by the same uvicorn options as ``cpis serve`` (app.serving)."""
 

@@ -10,9 +10,10 @@ held only (NHS number, time), so every listed look cost a visit to its own heap 
 a child's looks are scattered over the whole trail: on 10 M events that was about 25
 random page reads per flagged lookup, most of them outside shared buffers, and the
 lookup's main statement took about 4 ms against 0.6-0.8 ms on an empty trail
-(pg_stat_statements, flagged lookups in a closed loop on make bench's dataset). The index now carries what the history shows and what the 24-hour check compares,
-so a child's looks are read from one or two adjacent index pages; ``seq`` joins the key
-as the order's tie-break. The attendance-pattern check reads the same columns.
+(pg_stat_statements, flagged lookups in a closed loop on make bench's dataset). The index
+now carries what the history shows and what the 24-hour check compares, so a child's looks
+are read from one or two adjacent index pages; ``seq`` joins the key as the order's
+tie-break. The attendance-pattern check reads the same columns.
 
 The index is about ten times larger (3.0 GB against 0.3 GB for 7.7 M looks): it holds
 each look's actor record. Building it locks ``audit_events`` against writes while it
