@@ -37,6 +37,11 @@ _STATEMENTS = """
     ORDER BY total_exec_time DESC LIMIT 6
     """
 _WAL = "SELECT wal_fpi, wal_bytes FROM pg_stat_wal"
+# Pages the trail's indexes grew by: nearly all from leaf splits.
+_INDEX_PAGES = """
+    SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) / current_setting('block_size')::int
+    FROM pg_index WHERE indrelid = 'audit_events'::regclass
+    """
 
 
 def cpu_seconds(root: int) -> float:
@@ -57,17 +62,17 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def _wal(conn: asyncpg.Connection) -> tuple[int, int]:
+async def _wal(conn: asyncpg.Connection) -> tuple[int, int, int]:
     row = await conn.fetchrow(_WAL)
     assert row is not None
-    return int(row["wal_fpi"]), int(row["wal_bytes"])
+    return int(row["wal_fpi"]), int(row["wal_bytes"]), int(await conn.fetchval(_INDEX_PAGES))
 
 
 async def _superuser(cluster: db.Cluster, database: str) -> asyncpg.Connection:
     return await asyncpg.connect(cluster.admin_url, database=database)
 
 
-async def _reset(cluster: db.Cluster, database: str) -> tuple[int, int]:
+async def _reset(cluster: db.Cluster, database: str) -> tuple[int, int, int]:
     conn = await _superuser(cluster, database)
     try:
         if "pg_stat_statements" not in await conn.fetchval("SHOW shared_preload_libraries"):
@@ -82,7 +87,7 @@ async def _reset(cluster: db.Cluster, database: str) -> tuple[int, int]:
 
 async def _read(
     cluster: db.Cluster, database: str, min_calls: int
-) -> tuple[tuple[int, int], list[Any]]:
+) -> tuple[tuple[int, int, int], list[Any]]:
     conn = await _superuser(cluster, database)
     try:
         return await _wal(conn), list(await conn.fetch(_STATEMENTS, min_calls))
@@ -94,14 +99,17 @@ def _window(cluster: db.Cluster, generator: Generator, load: workload.Workload,
             profile: Profile, database: str, url: str, pids: tuple[int, int],
             label: str) -> float:  # fmt: skip
     """One closed-loop window on the service at ``url``; prints its costs per lookup."""
-    fpi0, wal0 = asyncio.run(_reset(cluster, database))
+    fpi0, wal0, pages0 = asyncio.run(_reset(cluster, database))
     cpu0 = [cpu_seconds(pid) for pid in pids]
     run = generator.run(url, load, seconds=profile.duration_s, connections=profile.connections)
     service, postgres = (1000 * (cpu_seconds(p) - was) for p, was in zip(pids, cpu0, strict=True))
-    (fpi1, wal1), statements = asyncio.run(_read(cluster, database, max(1, run.requests // 20)))
+    (fpi1, wal1, pages1), statements = asyncio.run(
+        _read(cluster, database, max(1, run.requests // 20))
+    )
     n = max(1, run.requests)
     print(f"{label}: {run.rps:.0f} /s; per lookup: FPI {(fpi1 - fpi0) / n:.2f}, "
-          f"WAL {(wal1 - wal0) / n / 1024:.1f} KB, CPU ms: service {service / n:.3f}, "
+          f"WAL {(wal1 - wal0) / n / 1024:.1f} KB, "
+          f"new index pages {(pages1 - pages0) / n:.2f}, CPU ms: service {service / n:.3f}, "
           f"PostgreSQL {postgres / n:.3f}")  # fmt: skip
     for s in statements:
         print(f"  {s['calls']:7d} calls {s['us']:7.0f} µs, reads {s['reads']:.2f}, "
@@ -129,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         load = asyncio.run(workload.build(profile, people(profile), full.owner, service_dir))
         postmaster = int((profile.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
         logs = profile.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         rates: dict[str, list[float]] = {"full": [], "empty": []}
         with contextlib.ExitStack() as stack:
             targets = {
