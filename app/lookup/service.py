@@ -27,6 +27,7 @@ from app.lookup.schemas import (
     PlanView,
 )
 from app.notify import service as notify
+from app.notify.ids import notification_id
 from app.patterns import service as patterns
 from app.patterns.rules import Attendance, AttendanceRule, rules_from_settings
 from app.plans.visibility import plan_status
@@ -173,7 +174,7 @@ async def _record_flagged(
             accessed_at=now,
             care_setting=fields["care_setting"],
         )
-        notifications = [(uuid.uuid4(), code, payload) for code, payload in payloads]
+        notifications = [(notification_id(), code, payload) for code, payload in payloads]
     recorded = await repository.record(
         conn,
         event,

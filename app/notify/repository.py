@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.raw import driver_connection
+from app.notify.ids import notification_id
 
 # Every authority's notification in one statement. (A lookup's access notifications are
 # written by the lookup's own statement, app/lookup/repository.py.)
@@ -30,7 +31,7 @@ async def insert_many(
     payloads: Sequence[tuple[str, dict[str, Any]]],
 ) -> list[uuid.UUID]:
     """One statement for all ``(authority code, payload)`` pairs; returns the new ids."""
-    ids = [uuid.uuid4() for _ in payloads]
+    ids = [notification_id() for _ in payloads]
     conn = await driver_connection(session)
     await conn.execute(
         _INSERT_MANY,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.config import Settings
+from app.notify.ids import notification_id
 
 SAME_VISIT = timedelta(hours=24)
 RULE_ORGANISATIONS = "different-organisations"
@@ -124,4 +125,4 @@ class Alert:
     window_days: int
     attendances: Sequence[Attendance]  # oldest first, never empty
     payload: dict[str, Any]
-    notification_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    notification_id: uuid.UUID = field(default_factory=notification_id)

@@ -81,6 +81,21 @@ async def test_la_reads_only_its_own_access_notifications(
     assert {"id", "cursor", "created_at", "accessed_at", "user_name", "role_name"} <= set(item)
 
 
+async def test_notification_ids_are_time_ordered_so_each_lands_in_the_newest_leaf(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    await add_plan(owner_db, CHILD_A, authority=CAMDEN)
+    await add_plan(owner_db, CHILD_A, authority=LEEDS)
+    for _ in range(3):
+        await look_up(client, tokens, CHILD_A)
+    rows = await owner_db.fetch("SELECT id FROM notifications ORDER BY seq")
+    ids = [row["id"] for row in rows]
+    assert len(ids) == 6
+    assert {i.version for i in ids} == {7}
+    # Sorted as PostgreSQL sorts uuids (bytewise): the key order is the creation order.
+    assert sorted(ids, key=lambda i: i.bytes) == ids
+
+
 async def test_cursor_pages_through_every_notification_in_creation_order_once(
     client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
 ) -> None:
