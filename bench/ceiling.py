@@ -35,6 +35,7 @@ from app.clock import today_in_london
 from app.config import Settings
 from app.db.pool import LOOKUP_SESSION, keep_session
 from app.lookup import repository as lookup_repository
+from app.notify.ids import notification_id
 from app.patterns.repository import LOCK_CHILD, LOCK_CLASS, RAISE, raise_args
 from app.patterns.rules import Attendance, rules_from_settings
 from app.patterns.service import due_alerts
@@ -195,7 +196,7 @@ class Ceiling:
                                   **access}).decode() for c in codes]  # fmt: skip
         rules = self.rules if unscheduled else ()
         since = now - max(rule.window for rule in rules) if rules else None
-        row = await conn.fetchrow(RECORD, *event, [uuid.uuid4() for _ in codes], codes,
+        row = await conn.fetchrow(RECORD, *event, [notification_id() for _ in codes], codes,
                                   payloads, since is not None, since, sorted(types),
                                   [rule.name for rule in rules])  # fmt: skip
         this = Attendance(seq, now, actor["name"], actor["role_name"], actor["org_code"],
