@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.db.migrate import upgrade_to_head
     from app.main import create_app
-    from app.serving import UVICORN_OPTIONS, freeze_startup_heap
+    from app.serving import UVICORN_OPTIONS, tune_garbage_collector
 
     if settings.env == "production" and settings.development_mode:
         print(
@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if settings.development_mode:
             print(DEV_BANNER.format(host=args.host, port=args.port), file=sys.stderr)
         app = create_app(settings, urls)
-        freeze_startup_heap()
+        tune_garbage_collector()
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
     return 0
 

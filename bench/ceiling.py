@@ -40,7 +40,7 @@ from app.patterns.repository import LOCK_CHILD, LOCK_CLASS, RAISE, raise_args
 from app.patterns.rules import Attendance, rules_from_settings
 from app.patterns.service import due_alerts
 from app.plans.visibility import plan_status
-from app.serving import UVICORN_OPTIONS, freeze_startup_heap
+from app.serving import UVICORN_OPTIONS, tune_garbage_collector
 
 # The service's own statements: the ceiling must do exactly the database work the
 # service does, so any change to that work moves both figures.
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=20)
     args = parser.parse_args()
     app = Ceiling(args.dsn, args.pool_size)
-    freeze_startup_heap()  # as cpis serve does
+    tune_garbage_collector()  # as cpis serve does
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_OPTIONS)
 
 
