@@ -50,6 +50,7 @@ def test_bench_smoke_mode_measures_service_and_ceiling_and_writes_the_report(
 def test_the_l3_diagnosis_prints_each_trails_costs_per_lookup_and_statement() -> None:
     done = run_bench("bench.diagnose", "smoke", "--rounds", "1", "--duration", "2")
     for trail in ("full", "empty"):
-        assert re.search(rf"round 1, {trail} trail: \d+ /s; per lookup: FPI", done.stdout)
+        assert re.search(rf"round 1, {trail} trail: \d+ /s; per lookup: FPI [\d.]+, "
+                         r"WAL [\d.]+ KB, new index pages [\d.]+, ", done.stdout)  # fmt: skip
     assert re.search(r"\d+ calls +\d+ µs, reads [\d.]+, hits +[\d.]+, FPI [\d.]+: ", done.stdout)
     assert re.search(r"full / empty, window by window: [\d.]+; median", done.stdout)
