@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 
@@ -24,7 +23,6 @@ print(len(passes) > 0)
 
 
 def test_live_objects_do_not_trigger_young_passes_but_cycles_are_still_collected() -> None:
-    assert gc.get_threshold()[0] < 50_000  # this test process is untouched
     out = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -2,10 +2,10 @@
 
 Every unscheduled look at a flagged child inserts notifications, and the table is never
 emptied. A random id lands in a random leaf of the primary key: on a long-lived table
-that leaf is cold, and the first write to it after each checkpoint logs a full page
-(0.13 full-page images per lookup in ``make bench``'s load, python -m bench.diagnose).
-Ids drawn in time order land together in the newest leaf. The id still says nothing
-a notification's ``created_at`` does not.
+that leaf is cold, and the first write to it after each checkpoint logs a full page:
+0.13 full-page images per lookup, in pg_waldump's reading of a closed-loop window of
+``make bench``'s lookups on the full trail. Ids drawn in time order land together in
+the newest leaf. The id tells nothing that a notification's ``created_at`` does not.
 """
 
 from __future__ import annotations
