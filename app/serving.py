@@ -37,10 +37,10 @@ def tune_garbage_collector() -> None:
     ends, so what the young generation's pass finds is mostly the live state of the
     requests in flight, which it cannot free. At the default threshold (700 net
     allocations) that pass ran every few lookups and took about 1 ms of CPU each time:
-    with the older generations' passes it triggers, 1.7 s of the service's CPU in 30 s
-    of closed-loop lookups, about 6 % (make bench's data, measured with gc.callbacks).
-    At 50,000 it did not run once in the same 30 s. Garbage in reference cycles is still
-    collected, after 50,000 net allocations rather than 700.
+    with the older generations' passes it triggers, 1.7-1.9 s of the service's CPU in
+    about 30 s of closed-loop lookups, 6-7 % of it (make bench's data, measured with
+    gc.callbacks). At 50,000 it did not run once in the same 30 s. Garbage in reference
+    cycles is still collected, after 50,000 net allocations rather than 700.
     """
     gc.collect()
     gc.freeze()
