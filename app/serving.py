@@ -24,6 +24,9 @@ UVICORN_OPTIONS: Final[dict[str, Any]] = {
     "timeout_keep_alive": 75,
 }
 
+# Net allocations between the young generation's garbage-collection passes while serving.
+YOUNG_THRESHOLD = 50_000
+
 
 def tune_garbage_collector() -> None:
     """Keep everything built at startup out of the garbage collector's passes, and run
@@ -45,6 +48,3 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-YOUNG_THRESHOLD = 50_000
