@@ -18,7 +18,9 @@ async def record(session: AsyncSession, event: NewAuditEvent) -> AppendedEvent:
     return await repository.append(session, event)
 
 
-async def verify(session: AsyncSession, progress: Progress | None = None) -> VerifyResult:
+async def verify(
+    session: AsyncSession, progress: Progress | None = None, *, serving: bool = False
+) -> VerifyResult:
     """Recompute every chain from its first event; report the first break found.
 
     Must be the first work of ``session``'s transaction: it turns the transaction
@@ -30,4 +32,4 @@ async def verify(session: AsyncSession, progress: Progress | None = None) -> Ver
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
-    return await verify_snapshot(driver, progress)
+    return await verify_snapshot(driver, progress, serving=serving)

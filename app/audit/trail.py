@@ -66,7 +66,7 @@ async def verify_trail(
 ) -> VerifyReport:
     """Verify every chain on a snapshot of its own; record the verdict in ``session``."""
     async with transaction(maker) as snapshot:
-        result = await verify(snapshot)
+        result = await verify(snapshot, serving=True)
     await record(
         session,
         NewAuditEvent(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from app.audit import verify as verify_module
 from app.db.session import DatabaseURLs
 from tests.conftest import Tokens, bearer
 from tests.support import CHILD_A, UNKNOWN, add_plan, verify_trail
@@ -130,6 +134,35 @@ async def test_verify_accepts_an_untouched_trail(
     assert result.ok, result.reason
     assert result.events_checked == 40
     assert sum(1 for _ in result.heads) >= 1
+
+
+async def test_verify_hashes_off_the_event_loop_so_lookups_are_served_meanwhile(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    owner_db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await add_plan(owner_db, CHILD_A)
+    assert (await look_up(client, tokens.clinician())).status_code == 200
+    hashing, hashed = threading.Event(), threading.Event()
+    check_batch = verify_module._check_batch
+
+    def slow_batch(*args: Any) -> None:  # a batch that holds its thread for a second
+        hashing.set()
+        time.sleep(1)
+        check_batch(*args)
+        hashed.set()
+
+    monkeypatch.setattr(verify_module, "_check_batch", slow_batch)
+    verifying = asyncio.create_task(
+        client.get("/v1/audit/verify", headers=bearer(tokens.auditor()))
+    )
+    assert await asyncio.to_thread(hashing.wait, 10)
+    assert (await look_up(client, tokens.clinician())).status_code == 200
+    assert not hashed.is_set(), "the lookup waited for the batch: hashing blocked the loop"
+    report = (await verifying).json()
+    assert report["ok"] is True
+    assert report["events_checked"] == 1
 
 
 async def _tamper(owner_db: asyncpg.Connection, statement: str) -> None:
