@@ -130,9 +130,9 @@ METHOD = [
     "beforehand, into `plans` in the same database. U2 is that process's VmHWM, reset "
     "before the upload (the upload's parsing runs in the service's worker process, whose "
     "peak is shown beside it). L4 paces lookups at a fixed rate, exponential pauses, first "
-    "idle and then while three uploads run back to back (so each window holds some 1,200 "
-    "latencies at 100 /s; one upload's run time held 400, and a p99 that rests on 4 "
-    "samples swung the ratio from 0.4 to 3.3 on unchanged code).",
+    "idle and then while three uploads run back to back, so each window holds over 1,000 "
+    "latencies at 100 /s (one upload's run time held about 400, whose p99 is the 4th-largest "
+    "latency: three such windows on unchanged code gave ratios of 0.4, 1.4 and 3.3).",
     "- History (H1): one child is given a long access history by appending chained lookups "
     "(`bench/load_audit_events.py`); page 1 and page 100 are then searched alternately, one "
     "at a time, through HTTP as an auditor (each search audited and committed), and the same "
