@@ -62,7 +62,7 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def _wal(conn: asyncpg.Connection) -> tuple[int, int, int]:
+async def _counters(conn: asyncpg.Connection) -> tuple[int, int, int]:
     row = await conn.fetchrow(_WAL)
     assert row is not None
     return int(row["wal_fpi"]), int(row["wal_bytes"]), int(await conn.fetchval(_INDEX_PAGES))
@@ -80,7 +80,7 @@ async def _reset(cluster: db.Cluster, database: str) -> tuple[int, int, int]:
                              " stop the other bench process and run this again")  # fmt: skip
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await conn.execute("SELECT pg_stat_statements_reset()")
-        return await _wal(conn)
+        return await _counters(conn)
     finally:
         await conn.close()
 
@@ -90,7 +90,7 @@ async def _read(
 ) -> tuple[tuple[int, int, int], list[Any]]:
     conn = await _superuser(cluster, database)
     try:
-        return await _wal(conn), list(await conn.fetch(_STATEMENTS, min_calls))
+        return await _counters(conn), list(await conn.fetch(_STATEMENTS, min_calls))
     finally:
         await conn.close()
 
