@@ -72,6 +72,8 @@ async def ensure(cluster: db.Cluster, profile: Profile, *, reload: bool = False)
 
 async def _build(cluster: db.Cluster, name: str, load: Any, source: str | None) -> None:
     loading = f"{name}_loading"
+    print(f"bench: loading template {name} (once per dataset version; minutes on the full profile)",
+          flush=True)  # fmt: skip
     if source:
         await db.clone(cluster, source, loading)
     else:
@@ -132,6 +134,7 @@ async def _load_trail(conn: asyncpg.Connection, profile: Profile, folk: People) 
         "audit_events", records=writer.records(), columns=EVENT_COLUMNS
     )
     copied = time.perf_counter() - started
+    print(f"bench: {profile.events:,} events copied in {copied:.0f} s; indexing", flush=True)
     await conn.execute("SET maintenance_work_mem = '512MB'")
     for index in indexes:
         await conn.execute(index["indexdef"])
