@@ -216,12 +216,21 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.audit import console
     from app.audit import service as audit
+    from app.audit.verify import default_processes
+    from app.db.session import server_settings
+    from app.db.urls import plain_url
 
     progress = console.progress_for(sys.stderr)
     with open_database(settings) as urls:
+        # A large trail is checked by one worker process per core (app/audit/verify.py).
+        workers = audit.Workers(
+            plain_url(urls.service), server_settings(settings, urls), default_processes()
+        )
         began = time.perf_counter()
         try:
-            result = run_in_session(settings, urls, lambda s: audit.verify(s, progress))
+            result = run_in_session(
+                settings, urls, lambda s: audit.verify(s, progress, workers=workers)
+            )
         finally:
             if progress:
                 progress.close()

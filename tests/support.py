@@ -105,14 +105,25 @@ async def _append(session: AsyncSession, nhs_number: str, **f: Any) -> None:
     )
 
 
-async def verify_trail(urls: DatabaseURLs) -> audit_service.VerifyResult:
-    """The service's own verification of the whole audit trail."""
+async def verify_trail(
+    urls: DatabaseURLs, workers: audit_service.Workers | None = None
+) -> audit_service.VerifyResult:
+    """The service's own verification of the whole audit trail (in ``workers``, if given)."""
     engine = create_async_engine(async_url(urls.service))
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            return await audit_service.verify(session)
+            return await audit_service.verify(session, workers=workers)
     finally:
         await engine.dispose()
+
+
+async def tamper(owner_db: asyncpg.Connection, statement: str) -> None:
+    """Run ``statement`` on the audit trail with its append-only triggers off."""
+    await owner_db.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+    try:
+        await owner_db.execute(statement)
+    finally:
+        await owner_db.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
 
 
 async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int) -> None:

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import repository
 from app.audit.schemas import AppendedEvent, NewAuditEvent
-from app.audit.verify import Progress, VerifyResult, verify_snapshot
+from app.audit.verify import Progress, VerifyResult, Workers, verify_snapshot
 
-__all__ = ["VerifyResult", "record", "verify"]
+__all__ = ["VerifyResult", "Workers", "record", "verify"]
 
 
 async def record(session: AsyncSession, event: NewAuditEvent) -> AppendedEvent:
@@ -19,17 +19,22 @@ async def record(session: AsyncSession, event: NewAuditEvent) -> AppendedEvent:
 
 
 async def verify(
-    session: AsyncSession, progress: Progress | None = None, *, serving: bool = False
+    session: AsyncSession,
+    progress: Progress | None = None,
+    *,
+    serving: bool = False,
+    workers: Workers | None = None,
 ) -> VerifyResult:
     """Recompute every chain from its first event; report the first break found.
 
     Must be the first work of ``session``'s transaction: it turns the transaction
     into a read-only REPEATABLE READ snapshot, so appends committed meanwhile are
-    simply not seen (rather than looking like events past a chain's head).
+    simply not seen (rather than looking like events past a chain's head). ``workers``:
+    check a large trail in worker processes on the same snapshot (app/audit/verify.py).
     """
     await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
-    return await verify_snapshot(driver, progress, serving=serving)
+    return await verify_snapshot(driver, progress, serving=serving, workers=workers)
