@@ -13,6 +13,7 @@ import pytest
 
 from app.audit import verify as verify_module
 from app.db.session import DatabaseURLs
+from tests import support
 from tests.conftest import Tokens, bearer
 from tests.support import CHILD_A, UNKNOWN, add_plan, verify_trail
 
@@ -165,12 +166,6 @@ async def test_verify_hashes_off_the_event_loop_so_lookups_are_served_meanwhile(
     assert report["events_checked"] == 1
 
 
-async def _tamper(owner_db: asyncpg.Connection, statement: str) -> None:
-    await owner_db.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
-    await owner_db.execute(statement)
-    await owner_db.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
-
-
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
@@ -197,7 +192,7 @@ async def test_verify_names_the_first_tampered_event(
     for _ in range(6):
         await look_up(client, tokens.clinician())
     seqs = [r["seq"] for r in await owner_db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
-    await _tamper(owner_db, tamper.format(mid=seqs[2], last=seqs[-1]))
+    await support.tamper(owner_db, tamper.format(mid=seqs[2], last=seqs[-1]))
     result = await verify_trail(database)
     assert result.ok is False
     assert result.reason is not None
@@ -213,7 +208,7 @@ async def test_verify_detects_two_events_swapped(
         await look_up(client, tokens.clinician())
     seqs = [r["seq"] for r in await owner_db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
     a, b = seqs[1], seqs[2]
-    await _tamper(
+    await support.tamper(
         owner_db,
         f"UPDATE audit_events SET seq = -1 WHERE seq = {a};"
         f" UPDATE audit_events SET seq = {a} WHERE seq = {b};"

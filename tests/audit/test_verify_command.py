@@ -13,7 +13,7 @@ import pytest
 
 from app.db.session import DatabaseURLs
 from tests.conftest import Tokens, bearer
-from tests.support import CHILD_A
+from tests.support import CHILD_A, tamper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,14 +48,6 @@ async def single_chain_lookups(
     for _ in range(count):
         await client.post("/v1/lookups", json=body, headers=bearer(tokens.clinician()))
     return [r["seq"] for r in await owner_db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
-
-
-async def tamper(owner_db: asyncpg.Connection, statement: str) -> None:
-    await owner_db.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
-    try:
-        await owner_db.execute(statement)
-    finally:
-        await owner_db.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
 
 
 async def test_an_intact_trail_exits_0_with_the_count(
