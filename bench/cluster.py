@@ -46,12 +46,16 @@ SERVER_SETTINGS = {
     "max_wal_size": "8GB",
     "checkpoint_timeout": "15min",
     "max_connections": "200",
-    # Every lookup inserts into a few random leaves of the trail's big indexes, so after a
-    # checkpoint most lookups log whole pages: 16-19 KB of WAL each on 10 M events against
-    # 1.9 KB on an empty trail. Compressed (pglz: this build has no lz4), L3 rose from
-    # 0.79-0.87 to 0.88-0.92 in side-by-side runs (at 512 MB of shared buffers). README
-    # recommends it for production.
-    "wal_compression": "pglz",
+    # Every lookup inserts into a random leaf of the trail's index of looks by child, so
+    # after a checkpoint most lookups log a whole page (0.5-0.75 full-page images per lookup
+    # on 10 M events against 0.03 on an empty trail). This build has only pglz, which costs
+    # more CPU than the WAL it saves on this CPU-bound machine: with it off, PostgreSQL
+    # spent 0.82 ms of CPU per lookup on the full trail against 0.88 ms with pglz, and L3
+    # was 0.90 against 0.84 (medians of nine windows each: three `python -m bench.diagnose`
+    # runs per setting, taken in turn; 7.3 KB of WAL per lookup against 3.1-4.2 KB). At
+    # 512 MB of shared buffers on a slower machine pglz had helped; README says when to
+    # turn it on.
+    "wal_compression": "off",
 }
 
 
