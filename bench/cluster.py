@@ -51,10 +51,11 @@ SERVER_SETTINGS = {
     # on 10 M events against 0.03 on an empty trail). This build has only pglz, which costs
     # more CPU than the WAL it saves on this CPU-bound machine: with it off, PostgreSQL
     # spent 0.82 ms of CPU per lookup on the full trail against 0.88 ms with pglz, and L3
-    # was 0.90 against 0.84 (medians of nine windows each: three `python -m bench.diagnose`
-    # runs per setting, taken in turn; 7.3 KB of WAL per lookup against 3.1-4.2 KB). At
-    # 512 MB of shared buffers on a slower machine pglz had helped; README says when to
-    # turn it on.
+    # was 0.90 against 0.84 in the same windows (medians of nine windows each: three
+    # `python -m bench.diagnose` runs per setting, taken in turn; 7.3 KB of WAL per lookup
+    # against 3.1-4.2 KB). One make bench run each is too noisy to show it (L3 0.77 off,
+    # 0.82 with pglz; the full trail's throughput 1,027 /s against 967 /s). At 512 MB of
+    # shared buffers on a slower machine pglz had helped; README says when to turn it on.
     "wal_compression": "off",
 }
 
