@@ -49,8 +49,6 @@ RECORD = lookup_repository.RECORD
 LOCK_HEAD = audit_repository._LOCK_HEAD
 APPEND = audit_repository.APPEND
 PLAN_FIELDS = lookup_repository.PLAN_FIELDS
-HISTORY_FIELDS = lookup_repository.HISTORY_FIELDS
-HISTORY_LIMIT = lookup_repository.HISTORY_LIMIT
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -129,7 +127,7 @@ class Ceiling:
         async with self.pool.acquire() as conn:
             if await self._record_if_unflagged(conn, nhs, actor, unscheduled, setting, today,
                                                access_id):  # fmt: skip
-                return _answer(access_id, nhs, [], [], today)
+                return _answer(access_id, nhs, [], "[]", today)
             return await self._look_up_flagged(conn, nhs, actor, unscheduled, setting, today,
                                                access_id)  # fmt: skip
 
@@ -173,7 +171,7 @@ class Ceiling:
             event = (head["seq"], head["chain"], "lookup", now, actor["sub"],
                      orjson.dumps(actor).decode(), nhs, unscheduled, setting, access_id,
                      orjson.dumps(detail).decode(), head["last_hash"], digest)  # fmt: skip
-            history: list[dict[str, Any]] = []
+            history = "[]"
             if not plans:
                 await conn.execute(APPEND, *event)
             else:
@@ -182,8 +180,8 @@ class Ceiling:
 
     async def _record_flagged(self, conn: Any, event: tuple[Any, ...],
                               plans: list[dict[str, Any]], actor: dict[str, Any],
-                              unscheduled: bool) -> list[dict[str, Any]]:  # fmt: skip
-        """The service's RECORD statement, its pattern decision and its history merge."""
+                              unscheduled: bool) -> str:  # fmt: skip
+        """The service's RECORD statement and its pattern decision; the history as JSON."""
         seq, nhs, now, setting = event[0], event[6], event[3], event[8]
         types: dict[str, list[str]] = defaultdict(list)
         for plan in plans:
@@ -199,9 +197,9 @@ class Ceiling:
         row = await conn.fetchrow(RECORD, *event, [notification_id() for _ in codes], codes,
                                   payloads, since is not None, since, sorted(types),
                                   [rule.name for rule in rules])  # fmt: skip
-        this = Attendance(seq, now, actor["name"], actor["role_name"], actor["org_code"],
-                          actor["org_name"], setting)  # fmt: skip
         if rules:
+            this = Attendance(seq, now, actor["name"], actor["role_name"], actor["org_code"],
+                              actor["org_name"], setting)  # fmt: skip
             looks = [Attendance(*look) for look in row["looks"] or ()] + [this]
             looks.sort(key=lambda a: (a.accessed_at, a.seq))
             through = {(code, rule): at for code, rule, at in row["alerted"] or ()}
@@ -209,15 +207,12 @@ class Ceiling:
                                 plan_types_by_authority=types, now=now, rules=rules)  # fmt: skip
             if alerts:
                 await conn.execute(RAISE, *raise_args(nhs, alerts))
-        listed = [dict(zip(HISTORY_FIELDS, h, strict=True)) for h in row["history"] or ()]
-        if unscheduled and not row["repeat_look"]:
-            listed.append({**this.as_listed(), "seq": seq})
-            listed.sort(key=lambda h: (h["accessed_at"], h["seq"]), reverse=True)
-        return listed[:HISTORY_LIMIT]
+        history: str = row["history"]  # the JSON array the response carries
+        return history
 
 
-def _answer(access_id: str, nhs: str, plans: list[dict[str, Any]],
-            history: list[dict[str, Any]], today: Any) -> bytes:  # fmt: skip
+def _answer(access_id: str, nhs: str, plans: list[dict[str, Any]], history: str,
+            today: Any) -> bytes:  # fmt: skip
     return orjson.dumps({
         "access_id": access_id, "nhs_number": nhs, "has_plans": bool(plans),
         "plans": [{"plan_type": p["plan_type"], "start_date": p["start_date"],
@@ -226,10 +221,7 @@ def _answer(access_id: str, nhs: str, plans: list[dict[str, Any]],
                                        "office_hours_phone": p["office_hours_phone"],
                                        "emergency_duty_phone": p["emergency_duty_phone"]}}
                   for p in plans],
-        "access_history": [{"accessed_at": h["accessed_at"], "user_name": h["user_name"],
-                            "role_name": h["role_name"], "org_code": h["org_code"],
-                            "org_name": h["org_name"], "care_setting": h["care_setting"]}
-                           for h in history],
+        "access_history": orjson.Fragment(history),
     })  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from app.fhir.bundle import CARE_TEAM_PROFILE, Resource, new_id, searchset
 from app.fhir.search import NHS_NUMBER_SYSTEM, PATIENT_IDENTIFIER
-from app.lookup.schemas import LookupResponse, PlanView
+from app.lookup.schemas import LookupAnswer, PlanView
 
 SNOMED: Final = "http://snomed.info/sct"
 PLAN_CATEGORY: Final = {
@@ -52,7 +52,7 @@ def care_team(plan: PlanView, nhs_number: str) -> Resource:
     return resource
 
 
-def care_team_bundle(result: LookupResponse, base_url: str) -> Resource:
+def care_team_bundle(result: LookupAnswer, base_url: str) -> Resource:
     """The lookup's answer as a searchset: one CareTeam per visible plan, empty when none."""
     return searchset(
         search_url(base_url, "CareTeam", result.nhs_number),

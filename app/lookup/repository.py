@@ -17,10 +17,12 @@ statements on a connection of the lookup's own pool (app/db/pool.py):
    the same round trip. (``APPEND`` alone when ``quick`` fell through for want of a free
    head.)
 
-The reads of ``RECORD`` share its snapshot, so they do not see the row it inserts: the
-service adds the current look itself (app/lookup/service.py). Unscheduled looks at one
-flagged child hold the child's lock until commit, so every earlier one is visible and
-none can land between the snapshot and the commit."""
+The reads of ``RECORD`` share its snapshot, so they do not see the row it inserts: it lists
+the current look from its own parameters. Unscheduled looks at one flagged child hold the
+child's lock until commit, so every earlier one is visible and none can land between the
+snapshot and the commit. ``RECORD`` answers the access history as the JSON array the
+response carries, so that up to 25 entries are neither decoded, validated nor encoded
+again in Python."""
 
 from __future__ import annotations
 
@@ -80,6 +82,21 @@ _HISTORY = f"""
         OFFSET 0)
     ORDER BY a.occurred_at DESC, a.seq DESC
     LIMIT {HISTORY_LIMIT}
+    """
+
+# The access history as the response's JSON array (CONTRACT §3.1), newest first, from the
+# _LISTED rows of {source}. accessed_at is written as pydantic writes a UTC datetime
+# (app/lookup/schemas.py, AccessEntry): microseconds only when there are any, then "Z".
+_HISTORY_JSON = """
+    SELECT '[' || coalesce(string_agg(row_to_json(e)::text, ','
+                                      ORDER BY h.accessed_at DESC, h.seq DESC), '') || ']'
+    FROM {source} h CROSS JOIN LATERAL (
+      SELECT to_char(h.accessed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+               || CASE WHEN extract(microseconds FROM h.accessed_at) % 1000000 = 0 THEN ''
+                       ELSE to_char(h.accessed_at AT TIME ZONE 'UTC', '.US') END
+               || 'Z' AS accessed_at,
+             h.user_name, h.role_name, h.org_code, h.org_name, h.care_setting
+    ) e
     """
 
 _SHOWN = f"""
@@ -160,6 +177,23 @@ OPEN = f"""
 
 
 _LOOKS_SINCE = f"GREATEST($18, {patterns.LOOKS_FLOOR.format(nhs='$7', codes='$19', rules='$20')})"
+# This look, as the history lists it: when unscheduled ($8) and the same user ($5) did not
+# look at the child ($7) in the 24 hours before it ($4): the first look of a burst stands
+# for the burst (CONTRACT §3.1). Being the newest, it never hides an earlier entry.
+_THIS_LOOK = f"""
+    SELECT $1::bigint, $4::timestamptz, $6::jsonb->>'name', $6::jsonb->>'role_name',
+           $6::jsonb->>'org_code', $6::jsonb->>'org_name', $9::text
+    WHERE $8::boolean AND NOT EXISTS (
+      SELECT 1 FROM audit_events b
+      WHERE b.subject_nhs_number = $7 AND b.kind = 'lookup' AND b.unscheduled
+        AND b.actor_id = $5 AND b.occurred_at < $4
+        AND b.occurred_at > $4 - {SAME_USER_WINDOW})
+    """
+_LISTED_WITH_THIS_LOOK = f"""(
+      SELECT * FROM ({_HISTORY.format(nhs="$7", columns=_LISTED)}) earlier
+      UNION ALL {_THIS_LOOK}
+      ORDER BY accessed_at DESC, seq DESC
+      LIMIT {HISTORY_LIMIT})"""
 # $1 … $13 the audit row (app/audit/repository.py), $14 notification ids, $15 their
 # authorities, $16 their payloads (empty arrays for a silent look), $17 read what the
 # attendance-pattern check needs, $18 from when at the earliest (the widest rule's window),
@@ -173,14 +207,7 @@ RECORD = f"""
       FROM unnest($14::uuid[], $15::text[], $16::jsonb[]) AS n(id, code, payload)
     )
     SELECT
-      (SELECT array_agg(h ORDER BY h.accessed_at DESC, h.seq DESC)
-       FROM ({_HISTORY.format(nhs="$7", columns=_LISTED)}) h) AS history,
-      EXISTS (
-        SELECT 1 FROM audit_events b
-        WHERE b.subject_nhs_number = $7 AND b.kind = 'lookup' AND b.unscheduled
-          AND b.actor_id = $5 AND b.occurred_at < $4
-          AND b.occurred_at > $4 - {SAME_USER_WINDOW}
-      ) AS repeat_look,
+      ({_HISTORY_JSON.format(source=_LISTED_WITH_THIS_LOOK)}) AS history,
       CASE WHEN $17::boolean THEN
         (SELECT array_agg(l ORDER BY l.accessed_at DESC, l.seq DESC)
          FROM ({patterns.LOOKS.format(nhs="$7", since=_LOOKS_SINCE)}) l)
@@ -193,9 +220,8 @@ RECORD = f"""
 # Field positions in the rows these statements aggregate.
 PLAN_FIELDS = ("plan_type", "start_date", "end_date", "code", "name",
                "office_hours_phone", "emergency_duty_phone")  # fmt: skip
-HISTORY_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
-                  "care_setting")  # fmt: skip
-LOOK_FIELDS = HISTORY_FIELDS  # patterns.LOOKS reads the same columns
+LOOK_FIELDS = ("seq", "accessed_at", "user_name", "role_name", "org_code", "org_name",
+               "care_setting")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +237,7 @@ class Opened:
 class Recorded:
     """What the lookup's second statement read, as of before its own row."""
 
-    history: list[dict[str, Any]]  # HISTORY_FIELDS, newest first
-    repeat_look: bool  # the same user looked unscheduled in the 24 hours before this look
+    history: str  # the access history with this look, as a JSON array (CONTRACT §3.1)
     looks: list[dict[str, Any]]  # LOOK_FIELDS, newest first (only when asked for)
     alerted_through: dict[tuple[str, str], datetime]
 
@@ -305,8 +330,7 @@ async def record(
     assert row is not None
     through = {(code, rule): at for code, rule, at in row["alerted"] or ()}
     return Recorded(
-        _dicts(row["history"], HISTORY_FIELDS),
-        row["repeat_look"],
+        row["history"],
         _dicts(row["looks"], LOOK_FIELDS),
         through,
     )

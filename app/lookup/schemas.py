@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from app.nhs_number import NHSNumber
 
@@ -80,3 +82,33 @@ class LookupResponse(BaseModel):
         "included when unscheduled. A look is left out when the same user already looked "
         "at this NHS number in the 24 hours before it. Empty when no plan is visible."
     )
+
+
+PLAN_LIST = TypeAdapter(list[PlanView])
+
+
+@dataclass(frozen=True, slots=True)
+class LookupAnswer:
+    """A lookup's answer, as ``LookupResponse`` documents it: the plans validated, the access
+    history as the JSON array the lookup's statement built (app/lookup/repository.py), so
+    that its entries are never decoded, validated and encoded again here."""
+
+    access_id: uuid.UUID
+    nhs_number: str
+    plans: list[PlanView]
+    access_history: str  # a JSON array of AccessEntry objects, newest first
+
+    @property
+    def has_plans(self) -> bool:
+        return bool(self.plans)
+
+    def json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "access_id": self.access_id,
+                "nhs_number": self.nhs_number,
+                "has_plans": self.has_plans,
+                "plans": orjson.Fragment(PLAN_LIST.dump_json(self.plans)),
+                "access_history": orjson.Fragment(self.access_history),
+            }
+        )

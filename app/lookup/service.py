@@ -19,7 +19,7 @@ from app.auth.principals import HealthUser, actor_of
 from app.config import Settings
 from app.errors import Forbidden
 from app.lookup import repository
-from app.lookup.schemas import LookupRequest, LookupResponse
+from app.lookup.schemas import PLAN_LIST, LookupAnswer, LookupRequest
 from app.notify import service as notify
 from app.notify.ids import notification_id
 from app.patterns import service as patterns
@@ -58,7 +58,7 @@ async def look_up(
     request_id: str | None,
     today: date,
     policy: LookupPolicy,
-) -> LookupResponse:
+) -> LookupAnswer:
     """Answer a lookup and record it, on ``conn`` (from app/db/pool.py, not in a transaction).
 
     Everything it writes has committed when it returns. The audit row, and for an
@@ -97,9 +97,7 @@ async def look_up(
         limits=(limits.user, limits.organisation),
     )
     if counts is None:
-        return LookupResponse(
-            access_id=access_id, nhs_number=nhs_number, has_plans=False, plans=[], access_history=[]
-        )
+        return LookupAnswer(access_id, nhs_number, [], "[]")
     # A flagged child, a caller over a limit (refused here, on the counts the statement
     # read), or every chain head busy. Nothing is answered before the commit.
     await abuse.enforce(conn, user, counts, limits)
@@ -112,7 +110,7 @@ async def look_up(
         if unscheduled and plans and not opened.child_locked:
             await repository.lock_child(conn, nhs_number)
         stamped = stamp(head, event(len(plans)))
-        history: list[dict[str, Any]] = []
+        history = "[]"
         if plans:
             history = await _record_flagged(
                 conn, user, stamped, plans, unscheduled=unscheduled, policy=policy
@@ -120,14 +118,12 @@ async def look_up(
         else:
             await repository.append(conn, stamped)
     # Validated once, as a whole, from plain dicts: one call into pydantic's core rather
-    # than one per plan and per history entry (a measurable share of a flagged lookup's
-    # CPU with a full history, make bench L3).
-    return LookupResponse.model_validate(
-        {
-            "access_id": access_id,
-            "nhs_number": nhs_number,
-            "has_plans": bool(plans),
-            "plans": [
+    # than one per plan. The history comes as JSON, built by the statement that read it.
+    return LookupAnswer(
+        access_id,
+        nhs_number,
+        PLAN_LIST.validate_python(
+            [
                 {
                     "plan_type": plan["plan_type"],
                     "start_date": plan["start_date"],
@@ -141,9 +137,9 @@ async def look_up(
                     },
                 }
                 for plan in plans
-            ],
-            "access_history": history,
-        }
+            ]
+        ),
+        history,
     )
 
 
@@ -155,8 +151,8 @@ async def _record_flagged(
     *,
     unscheduled: bool,
     policy: LookupPolicy,
-) -> list[dict[str, Any]]:
-    """Record a look at a flagged child; its notifications and alerts; its history."""
+) -> str:
+    """Record a look at a flagged child; its notifications and alerts; its history as JSON."""
     fields = event.fields
     nhs_number: str = fields["subject_nhs_number"]
     now: datetime = fields["occurred_at"]
@@ -181,16 +177,16 @@ async def _record_flagged(
         looks_since=now - max(rule.window for rule in rules) if rules else None,
         alerts_for=(sorted(types_by_authority), [rule.name for rule in rules]),
     )
-    this_look = Attendance(
-        seq=fields["seq"],
-        accessed_at=now,
-        user_name=user.name,
-        role_name=user.role_name,
-        org_code=user.org_code,
-        org_name=user.org_name,
-        care_setting=fields["care_setting"],
-    )
     if rules:
+        this_look = Attendance(
+            seq=fields["seq"],
+            accessed_at=now,
+            user_name=user.name,
+            role_name=user.role_name,
+            org_code=user.org_code,
+            org_name=user.org_name,
+            care_setting=fields["care_setting"],
+        )
         looks = sorted(
             [Attendance(**look) for look in recorded.looks] + [this_look],
             key=lambda a: (a.accessed_at, a.seq),
@@ -205,11 +201,4 @@ async def _record_flagged(
         )
         if alerts:
             await patterns.raise_alerts(conn, nhs_number, alerts)
-    # The statement's reads did not see this look's own row. It is listed (CONTRACT §3.1)
-    # when unscheduled and the same user did not look in the 24 hours before it; being
-    # the newest, it never hides an earlier entry.
-    listed = list(recorded.history)
-    if unscheduled and not recorded.repeat_look:
-        listed.append({**this_look.as_listed(), "seq": this_look.seq})
-        listed.sort(key=lambda entry: (entry["accessed_at"], entry["seq"]), reverse=True)
-    return listed[: repository.HISTORY_LIMIT]
+    return recorded.history

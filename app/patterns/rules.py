@@ -26,17 +26,6 @@ class Attendance:
     org_name: str | None
     care_setting: str | None
 
-    def as_listed(self) -> dict[str, Any]:
-        """As the lookup's access history lists it (CONTRACT §3.1)."""
-        return {
-            "accessed_at": self.accessed_at,
-            "user_name": self.user_name,
-            "role_name": self.role_name,
-            "org_code": self.org_code,
-            "org_name": self.org_name,
-            "care_setting": self.care_setting,
-        }
-
     def as_notified(self) -> dict[str, Any]:
         return {
             "accessed_at": self.accessed_at.isoformat(),

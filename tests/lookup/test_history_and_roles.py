@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 
 from app.db.session import DatabaseURLs
+from app.lookup.schemas import AccessEntry
 from tests.conftest import Tokens, bearer
 from tests.support import CAMDEN, CHILD_A, LEEDS, UNKNOWN, add_past_lookup, add_plan
 
@@ -33,6 +34,31 @@ async def test_history_lists_the_current_unscheduled_look_newest_first(
     assert history[0]["care_setting"] == "emergency-department"
     times = [h["accessed_at"] for h in history]
     assert times == sorted(times, reverse=True)
+
+
+async def test_history_entries_are_written_as_the_response_schema_writes_them(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection, database: DatabaseURLs
+) -> None:
+    # The lookup's statement writes the history's JSON itself (app/lookup/repository.py):
+    # it must match pydantic's rendering of AccessEntry, whole seconds and escapes included.
+    await add_plan(owner_db, CHILD_A)
+    whole = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    later = whole + timedelta(hours=1, microseconds=500_000)
+    await add_past_lookup(database, CHILD_A, at=whole, sub="u1", name='Dr "Quoted" Ñame\\')
+    await add_past_lookup(database, CHILD_A, at=later, sub="u2")
+    answer = await look_up(client, tokens.clinician())
+    rows = await owner_db.fetch(
+        "SELECT occurred_at AS accessed_at, actor->>'name' AS user_name,"
+        " actor->>'role_name' AS role_name, actor->>'org_code' AS org_code,"
+        " actor->>'org_name' AS org_name, care_setting FROM audit_events"
+        " WHERE kind = 'lookup' ORDER BY occurred_at DESC"
+    )
+    expected = [AccessEntry.model_validate(dict(row)).model_dump(mode="json") for row in rows]
+    assert answer.json()["access_history"] == expected
+    assert [entry["accessed_at"] for entry in expected[1:]] == [
+        later.strftime("%Y-%m-%dT%H:%M:%S.500000Z"),
+        whole.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ]
 
 
 async def test_history_is_limited_to_the_25_most_recent(
