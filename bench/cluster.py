@@ -53,9 +53,10 @@ SERVER_SETTINGS = {
     # spent 0.82 ms of CPU per lookup on the full trail against 0.88 ms with pglz, and L3
     # was 0.90 against 0.84 in the same windows (medians of nine windows each: three
     # `python -m bench.diagnose` runs per setting, taken in turn; 7.3 KB of WAL per lookup
-    # against 3.1-4.2 KB). One make bench run each is too noisy to show it (L3 0.77 off,
-    # 0.82 with pglz; the full trail's throughput 1,027 /s against 967 /s). At 512 MB of
-    # shared buffers on a slower machine pglz had helped; README says when to turn it on.
+    # against 3.1-4.2 KB). Single make bench runs are too noisy to show it in L3 (0.77-0.88
+    # off, 0.80-0.82 with pglz), but L1 on the full trail was 1,022-1,047 /s off against
+    # 904-967 /s with pglz (three runs and two). At 512 MB of shared buffers on a slower
+    # machine pglz had helped; README says when to turn it on.
     "wal_compression": "off",
 }
 
