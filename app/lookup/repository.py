@@ -69,17 +69,26 @@ _PLANS = f"""
 _LISTED = """a.seq, a.occurred_at AS accessed_at, a.actor->>'name' AS user_name,
            a.actor->>'role_name' AS role_name, a.actor->>'org_code' AS org_code,
            a.actor->>'org_name' AS org_name, a.care_setting"""
+
+
+def _looked_before(nhs: str, actor: str, at: str) -> str:
+    """EXISTS: ``actor`` looked unscheduled at the child ``nhs`` in the 24 hours before
+    ``at``, which hides the look at ``at`` from the history (SQL expressions, all three)."""
+    return f"""EXISTS (
+        SELECT 1 FROM audit_events b
+        WHERE b.subject_nhs_number = {nhs} AND b.kind = 'lookup' AND b.unscheduled
+          AND b.actor_id = {actor}
+          AND b.occurred_at < {at}
+          AND b.occurred_at > {at} - {SAME_USER_WINDOW}
+        OFFSET 0)"""
+
+
+_LISTED_LOOK_HIDDEN = _looked_before("{nhs}", "a.actor_id", "a.occurred_at")
 _HISTORY = f"""
     SELECT {{columns}}
     FROM audit_events a
     WHERE a.subject_nhs_number = {{nhs}} AND a.kind = 'lookup' AND a.unscheduled
-      AND NOT EXISTS (
-        SELECT 1 FROM audit_events b
-        WHERE b.subject_nhs_number = {{nhs}} AND b.kind = 'lookup' AND b.unscheduled
-          AND b.actor_id = a.actor_id
-          AND b.occurred_at < a.occurred_at
-          AND b.occurred_at > a.occurred_at - {SAME_USER_WINDOW}
-        OFFSET 0)
+      AND NOT {_LISTED_LOOK_HIDDEN}
     ORDER BY a.occurred_at DESC, a.seq DESC
     LIMIT {HISTORY_LIMIT}
     """
@@ -183,11 +192,7 @@ _LOOKS_SINCE = f"GREATEST($18, {patterns.LOOKS_FLOOR.format(nhs='$7', codes='$19
 _THIS_LOOK = f"""
     SELECT $1::bigint, $4::timestamptz, $6::jsonb->>'name', $6::jsonb->>'role_name',
            $6::jsonb->>'org_code', $6::jsonb->>'org_name', $9::text
-    WHERE $8::boolean AND NOT EXISTS (
-      SELECT 1 FROM audit_events b
-      WHERE b.subject_nhs_number = $7 AND b.kind = 'lookup' AND b.unscheduled
-        AND b.actor_id = $5 AND b.occurred_at < $4
-        AND b.occurred_at > $4 - {SAME_USER_WINDOW})
+    WHERE $8::boolean AND NOT {_looked_before("$7", "$5", "$4")}
     """
 _LISTED_WITH_THIS_LOOK = f"""(
       SELECT * FROM ({_HISTORY.format(nhs="$7", columns=_LISTED)}) earlier
