@@ -28,6 +28,7 @@ from app.fhir import outcomes
 from app.fhir.capability import FHIR_JSON
 from app.nhs_number import PYDANTIC_ERROR_TYPE
 from app.observability.metrics import AUTH_FAILURES
+from app.observability.middleware import response_headers
 
 log = logging.getLogger("cpis.errors")
 PROBLEM_JSON = "application/problem+json"
@@ -142,8 +143,11 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
             "request_id": request.state.request_id,
         },
     )
+    # Starlette sends this response from outside RequestContextMiddleware, so it carries
+    # the request id (quoted below) and the security headers itself.
+    headers = response_headers(request.scope)
     if is_fhir(request):
-        return OperationOutcomeResponse(outcomes.internal_error(), status_code=500)
+        return OperationOutcomeResponse(outcomes.internal_error(), status_code=500, headers=headers)
     body = {
         "type": "urn:cpis:problem:internal-error",
         "title": "Internal error",
@@ -151,7 +155,7 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
         "detail": "an unexpected error occurred; quote the X-Request-ID when reporting it",
         "code": "internal-error",
     }
-    return ProblemResponse(body, status_code=500)
+    return ProblemResponse(body, status_code=500, headers=headers)
 
 
 # Framework-raised errors (unknown path, wrong method, unparseable body) as problem+json too.

@@ -32,6 +32,18 @@ def is_safe_request_id(candidate: str) -> bool:
     return _SAFE_REQUEST_ID.match(candidate) is not None
 
 
+def response_headers(scope: Scope) -> dict[str, str]:
+    """What every response carries: the request's id as stored with its audit events
+    (a FHIR ``TraceID`` replaces it, app/api/fhir.py), and on the API its security headers.
+
+    The 500 that Starlette renders outside this middleware (app/api/problems.py) adds
+    them itself."""
+    headers = {"X-Request-ID": scope["state"]["request_id"]}
+    if not scope["path"].startswith(_DOCS_PATHS):
+        headers.update(_API_HEADERS)
+    return headers
+
+
 def request_id_from(scope: Scope) -> str:
     """The caller's X-Request-ID when it is safe to store and echo, else a new one."""
     for name, value in scope.get("headers", ()):
@@ -50,9 +62,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        api = not scope["path"].startswith(_DOCS_PATHS)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id_from(scope)
         started = time.perf_counter()
         status = 500
 
@@ -61,10 +72,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                if api:
-                    for name, value in _API_HEADERS.items():
-                        headers.setdefault(name, value)
+                wanted = response_headers(scope)
+                headers["X-Request-ID"] = wanted.pop("X-Request-ID")
+                for name, value in wanted.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         try:
@@ -82,6 +93,6 @@ class RequestContextMiddleware:
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
-                    "request_id": request_id,
+                    "request_id": state["request_id"],
                 },
             )

@@ -113,6 +113,7 @@ async def test_careteam_search_has_the_same_effects_as_a_v1_lookup(
         TraceID="trace-1",
     )
     assert fhir.status_code == 200
+    assert fhir.headers["X-Request-ID"] == "trace-1"  # the id its audit event is stored with
     events = await owner_db.fetch(
         "SELECT kind, actor, subject_nhs_number, unscheduled, care_setting, request_id, detail"
         " FROM audit_events ORDER BY seq"

@@ -52,8 +52,9 @@ async def test_unexpected_failure_is_a_500_operation_outcome(
         response = await raw.get(
             "/fhir/R4/CareTeam",
             params={"patient:identifier": identifier(CHILD_A)},
-            headers=bearer(tokens.clinician()),
+            headers={**bearer(tokens.clinician()), "TraceID": "trace-500"},
         )
     assert response.status_code == 500
     assert spine_code(validated(response)) == "FAILURE_TO_PROCESS_MESSAGE"
+    assert response.headers["X-Request-ID"] == "trace-500"
     assert "mapping failed" not in response.text

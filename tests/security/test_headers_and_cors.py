@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.db.session import DatabaseURLs
+from app.lookup import service as lookup_service
 from app.main import create_app
 from tests.conftest import Tokens, bearer
 from tests.security.catalogue import LOOKUP_BODY
@@ -91,3 +92,25 @@ async def test_every_kind_of_api_answer_carries_the_no_store_headers(
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert answer.headers["X-Request-ID"]
+
+
+async def test_an_unexpected_failure_still_carries_the_request_id_and_security_headers(
+    client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("lookup failed")
+
+    monkeypatch.setattr(lookup_service, "look_up", broken)
+    transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://cpis.test") as raw:
+        response = await raw.post(
+            "/v1/lookups",
+            json=LOOKUP_BODY,
+            headers={**bearer(tokens.clinician()), "X-Request-ID": "req-500"},
+        )
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal-error"
+    assert "quote the X-Request-ID" in response.json()["detail"]
+    assert response.headers["X-Request-ID"] == "req-500"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
