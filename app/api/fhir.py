@@ -140,6 +140,7 @@ async def search_care_team(request: Request, user: HealthUserDep) -> FHIRRespons
             base_url=_base_url(request),
             policy=lookup_policy_of(request),
         )
+    request.state.lookup_outcome = "flagged" if bundle["total"] else "not-flagged"
     return FHIRResponse(bundle)
 
 

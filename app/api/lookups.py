@@ -28,6 +28,7 @@ async def create_lookup(body: LookupRequest, user: HealthUserDep, request: Reque
             today=today_in_london(),
             policy=lookup_policy_of(request),
         )
+    request.state.lookup_outcome = "flagged" if answer.has_plans else "not-flagged"
     # Serialised once, with the history as the lookup's statement wrote it, rather than
     # dumped, validated again and re-encoded by FastAPI's response_model path (a measurable
     # share of a lookup, make bench L1 and L3). The OpenAPI schema still comes from

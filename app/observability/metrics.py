@@ -19,10 +19,20 @@ HTTP_LATENCY = Histogram(
 )
 LOOKUPS = Counter(
     "cpis_lookups_total",
-    "Lookups by outcome: flagged, not-flagged, denied, invalid, unavailable.",
+    "Lookups (POST /v1/lookups and FHIR CareTeam searches) by outcome: flagged, "
+    "not-flagged, invalid, unauthenticated, denied, rate-limited, unavailable, error.",
     ["outcome"],
     registry=REGISTRY,
 )
+LOOKUP_ROUTES = frozenset({"/v1/lookups", "/fhir/R4/CareTeam"})
+# A lookup answered 200 is flagged or not-flagged, as its endpoint found; any other status
+# is a refusal or a failure.
+_LOOKUP_REFUSALS = {401: "unauthenticated", 403: "denied", 429: "rate-limited", 503: "unavailable"}
+# Every outcome is exported from the start (at 0), not only once it has happened.
+_LOOKUP_OUTCOMES = {
+    outcome: LOOKUPS.labels(outcome)
+    for outcome in ("flagged", "not-flagged", "invalid", *_LOOKUP_REFUSALS.values(), "error")
+}
 AUTH_FAILURES = Counter("cpis_auth_failures_total", "Requests refused with 401.", registry=REGISTRY)
 UPLOAD_ROWS = Counter(
     "cpis_upload_rows_total", "Uploaded records by CP-IS row code.", ["code"], registry=REGISTRY
@@ -47,3 +57,15 @@ HARVEST_REFUSALS = Counter(
     ["limit"],
     registry=REGISTRY,
 )
+
+
+def count_lookup(status: int, answered: str | None) -> None:
+    """One request to a lookup route: ``answered`` is what its endpoint found (flagged or
+    not-flagged), None when it answered nothing."""
+    if status == 200 and answered is not None:
+        outcome = answered
+    elif 400 <= status < 500:
+        outcome = _LOOKUP_REFUSALS.get(status, "invalid")
+    else:
+        outcome = _LOOKUP_REFUSALS.get(status, "error")
+    _LOOKUP_OUTCOMES[outcome].inc()

@@ -13,7 +13,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, LOOKUP_ROUTES, count_lookup
 
 log = logging.getLogger("cpis.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -86,6 +86,8 @@ class RequestContextMiddleware:
             template = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
             HTTP_LATENCY.labels(template).observe(elapsed)
+            if template in LOOKUP_ROUTES:
+                count_lookup(status, state.get("lookup_outcome"))
             log.info(
                 "request",
                 extra={

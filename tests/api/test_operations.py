@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import httpx
 
 from tests.conftest import Tokens, bearer
-from tests.support import CHILD_A, add_plan
+from tests.support import CHILD_A, UNKNOWN, add_plan
 
 
 async def test_healthz_needs_no_token(client: httpx.AsyncClient) -> None:
@@ -34,6 +36,42 @@ async def test_metrics_count_lookups_by_route_template(
     text = (await client.get("/metrics")).text
     assert 'cpis_http_requests_total{method="POST",route="/v1/lookups",status="200"}' in text
     assert CHILD_A not in text
+
+
+def lookup_counts(metrics: str) -> dict[str, float]:
+    found = re.finditer(r'^cpis_lookups_total\{outcome="([^"]+)"\} (\S+)$', metrics, re.M)
+    return {m[1]: float(m[2]) for m in found}
+
+
+async def test_metrics_count_lookups_by_outcome_native_and_fhir(
+    client: httpx.AsyncClient, tokens: Tokens, owner_db: asyncpg.Connection
+) -> None:
+    await add_plan(owner_db, CHILD_A)
+    before = lookup_counts((await client.get("/metrics")).text)
+    clinician = bearer(tokens.clinician())
+    for nhs_number in (CHILD_A, UNKNOWN, "123"):
+        body = {"nhs_number": nhs_number, "care_setting": "other"}
+        await client.post("/v1/lookups", json=body, headers=clinician)
+    body = {"nhs_number": CHILD_A, "care_setting": "other", "unscheduled": True}
+    receptionist = bearer(tokens.clinician(activity=("B0170",)))
+    assert (await client.post("/v1/lookups", json=body, headers=receptionist)).status_code == 403
+    assert (await client.post("/v1/lookups", json=body)).status_code == 401
+    identifier = f"https://fhir.nhs.uk/Id/nhs-number|{CHILD_A}"
+    fhir = await client.get(
+        "/fhir/R4/CareTeam", params={"patient:identifier": identifier}, headers=clinician
+    )
+    assert fhir.status_code == 200
+    after = lookup_counts((await client.get("/metrics")).text)
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
+        "flagged": 2,
+        "not-flagged": 1,
+        "invalid": 1,
+        "unauthenticated": 1,
+        "denied": 1,
+        "rate-limited": 0,
+        "unavailable": 0,
+        "error": 0,
+    }
 
 
 async def test_request_id_is_echoed_when_safe_and_generated_otherwise(
