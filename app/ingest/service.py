@@ -99,13 +99,13 @@ async def receive_upload(
         limit=max_bytes,
     )
     try:
-        _refuse_empty(parsed, options)
         await repository.begin_upload(
             session, uploader.code, statement_timeout_ms=UPLOAD_STATEMENT_TIMEOUT_MS
         )
         replay = await _check_sequence(session, uploader.code, options.sequence, parsed.sha256)
-        if replay is not None:
+        if replay is not None:  # an accepted empty snapshot too, whatever the options now
             return UploadOutcome(replay, replayed=True)
+        _refuse_empty(parsed, options)
         await repository.stage(session, parsed.spool)
     finally:
         parsed.spool.close()

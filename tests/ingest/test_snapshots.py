@@ -84,6 +84,10 @@ async def test_an_empty_snapshot_needs_allow_mass_withdrawal_and_then_withdraws_
     assert accepted.status_code == 201
     assert (accepted.json()["received"], accepted.json()["withdrawn"]) == (0, 5)
     assert all(p[6] for p in await plans_of(owner_db))
+    # The same bytes under the same sequence are a replay (CONTRACT §3.2), however sent.
+    for options in ({"mode": "snapshot"}, {}):
+        again = await upload(client, tokens, empty, **options)
+        assert (again.status_code, again.json()) == (200, accepted.json())
 
 
 async def test_a_child_whose_row_was_rejected_keeps_their_plans(
