@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel
 
 from app.errors import InvalidRequest
 
@@ -16,6 +17,19 @@ MAX_CURSOR_LENGTH = 200
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+
+
+def _first_page_when_empty(cursor: str | None) -> str | None:
+    return cursor or None
+
+
+# A cursor query parameter. Sent empty (``?cursor=``, as CONTRACT §3.2 writes it), it asks
+# for the first page, as leaving it out does.
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN),
+    AfterValidator(_first_page_when_empty),
+]
 
 
 class InvalidCursor(InvalidRequest):

@@ -10,12 +10,11 @@ from app.auth.principals import SCOPE_ADMIN, ServiceClient
 from app.directory import service
 from app.directory.schemas import LocalAuthorityUpdate, LocalAuthorityView
 from app.notify.schemas import DeliveryState, DeliveryView
-from app.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery, Page
 
 router = APIRouter(prefix="/v1/local-authorities", tags=["directory"])
 AdminDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_ADMIN))]
 Code = Annotated[str, Path(pattern=r"^E[0-9]{8}$", description="GSS code, e.g. E09000007")]
-Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -26,7 +25,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
     responses={**DENIED, **INVALID, **UNAVAILABLE},
 )
 async def list_local_authorities(
-    _: AdminDep, session: SessionDep, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    _: AdminDep, session: SessionDep, cursor: CursorQuery = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page[LocalAuthorityView]:
     """The directory of local authorities in code order (webhook secrets are never shown)."""
     return await service.list_local_authorities(session, cursor=cursor, limit=limit)
@@ -63,7 +62,7 @@ async def list_deliveries(
     _: AdminDep,
     session: SessionDep,
     state: DeliveryState | None = None,
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DeliveryView]:
     """Webhook delivery state of the authority's notifications, newest first."""

@@ -9,7 +9,7 @@ from app.api.responses import DENIED, INVALID, UNAVAILABLE
 from app.auth.principals import SCOPE_NOTIFICATIONS, ServiceClient
 from app.notify import feed
 from app.notify.schemas import NotificationItem
-from app.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Page
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery, Page
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 NotifiedDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_NOTIFICATIONS))]
@@ -24,9 +24,7 @@ NotifiedDep = Annotated[ServiceClient, Depends(require_scope(SCOPE_NOTIFICATIONS
 async def list_notifications(
     client: NotifiedDep,
     session: SessionDep,
-    after: Annotated[
-        str | None, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
-    ] = None,
+    after: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[NotificationItem]:
     """Your authority's notifications after `after`, oldest first; keep polling with the last item's `cursor`."""  # noqa: E501

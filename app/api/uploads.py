@@ -16,7 +16,7 @@ from app.db.session import transaction
 from app.ingest import service
 from app.ingest.rows import FIELDS
 from app.ingest.schemas import UploadAcknowledgement, UploadMode, UploadPage
-from app.pagination import CURSOR_PATTERN
+from app.pagination import CursorQuery
 
 router = APIRouter(prefix="/v1", tags=["uploads"])
 _DEFAULT_MAX_BYTES = Settings.model_fields["max_upload_bytes"].default
@@ -122,7 +122,7 @@ async def create_upload(
 async def list_uploads(
     uploader: UploaderDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> UploadPage:
     """The authority's own uploads, newest first (without their rejections)."""

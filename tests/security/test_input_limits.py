@@ -264,3 +264,22 @@ async def test_a_forged_cursor_beyond_bigint_is_422_not_a_database_error(
     cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     response = await client.get(url, params={param: cursor}, headers=bearer(token))
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("/v1/notifications", "after"),
+        ("/v1/uploads", "cursor"),
+        ("/v1/local-authorities", "cursor"),
+        ("/v1/local-authorities/E09000007/deliveries", "cursor"),
+    ],
+)
+async def test_an_empty_cursor_asks_for_the_first_page(
+    client: httpx.AsyncClient, tokens: Tokens, url: str, param: str
+) -> None:
+    token = tokens.admin() if url.startswith("/v1/local-authorities") else tokens.la()
+    first = await client.get(url, params={"limit": 2}, headers=bearer(token))
+    empty = await client.get(url, params={param: "", "limit": 2}, headers=bearer(token))
+    assert (first.status_code, empty.status_code) == (200, 200)
+    assert empty.json() == first.json()
