@@ -120,8 +120,11 @@ async def on_validation_error(request: Request, error: Exception) -> Response:
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in error.errors()
     ]
-    if errors and all(e["type"] == PYDANTIC_ERROR_TYPE for e in errors):
-        return render(request, InvalidNHSNumber(errors[0]["msg"], errors=errors))
+    # A bad NHS number is named as such (CONTRACT §3.1) even beside other faults, which
+    # ``errors`` lists too: a caller checking the number need not get the rest right first.
+    bad_numbers = [e for e in errors if e["type"] == PYDANTIC_ERROR_TYPE]
+    if bad_numbers:
+        return render(request, InvalidNHSNumber(bad_numbers[0]["msg"], errors=errors))
     return render(request, InvalidRequest("the request does not match the schema", errors=errors))
 
 

@@ -151,3 +151,14 @@ async def test_invalid_nhs_number_is_422_invalid_nhs_number(
     problem = response.json()
     assert problem["code"] == "invalid-nhs-number"
     assert bad not in response.text or bad == ""
+
+
+async def test_a_bad_nhs_number_is_named_even_beside_other_faults(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    body = {"nhs_number": "9996704875", "care_setting": "car-park"}
+    response = await client.post("/v1/lookups", json=body, headers=bearer(tokens.clinician()))
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "invalid-nhs-number"
+    assert sorted(e["loc"][-1] for e in problem["errors"]) == ["care_setting", "nhs_number"]
