@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=50_000_000, ge=1024)  # 50 MB, as CONTRACT §3.2 writes it
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=512)
 
