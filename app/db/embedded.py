@@ -419,6 +419,9 @@ class EmbeddedPostgres:
             logfile.replace(logfile.with_suffix(".log.1"))
         opts = {"listen_addresses": "127.0.0.1", "unix_socket_directories": ""}
         opts["max_connections"] = "200"
+        # An error's DETAIL quotes row values ("Key (nhs_number)=(...)", "Failing row
+        # contains ..."), i.e. patient data: log the message alone, never the statement.
+        opts |= {"log_error_verbosity": "terse", "log_min_error_statement": "panic"}
         if not self.fsync:
             opts |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
         tail = ""

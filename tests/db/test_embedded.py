@@ -127,6 +127,30 @@ def test_start_connect_and_version(data_dir: Path) -> None:
     assert info.password not in log.read_text()
 
 
+def test_the_server_log_never_quotes_the_values_of_a_failing_row(data_dir: Path) -> None:
+    nhs_number = "9434765919"
+
+    async def violate(url: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TEMP TABLE t (n text PRIMARY KEY CHECK (n <> 'x'))")
+            await conn.execute("INSERT INTO t VALUES ($1)", nhs_number)
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await conn.execute("INSERT INTO t VALUES ($1)", nhs_number)
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(f"INSERT INTO t VALUES ('{nhs_number[:5]}'), ('x')")
+        finally:
+            await conn.close()
+
+    with EmbeddedPostgres(data_dir, fsync=False) as pg:
+        pg.start()
+        asyncio.run(violate(pg.url()))
+    log = (data_dir / "pg-server.log").read_text()
+    assert "violates unique constraint" in log  # the failure itself is still logged
+    assert nhs_number not in log
+    assert nhs_number[:5] not in log
+
+
 def test_restart_reuses_cluster_and_is_fast(data_dir: Path) -> None:
     with EmbeddedPostgres(data_dir, fsync=False) as pg:
         _query(pg.url(), "CREATE TABLE kept (x int)")
