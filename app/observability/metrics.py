@@ -64,8 +64,6 @@ def count_lookup(status: int, answered: str | None) -> None:
     not-flagged), None when it answered nothing."""
     if status == 200 and answered is not None:
         outcome = answered
-    elif 400 <= status < 500:
-        outcome = _LOOKUP_REFUSALS.get(status, "invalid")
     else:
-        outcome = _LOOKUP_REFUSALS.get(status, "error")
+        outcome = _LOOKUP_REFUSALS.get(status, "invalid" if 400 <= status < 500 else "error")
     _LOOKUP_OUTCOMES[outcome].inc()
