@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.audit import repository as audit_repository
@@ -170,3 +173,13 @@ async def generic_plan(owner_db: asyncpg.Connection, sql: str) -> str:
     values = ", ".join(["NULL"] * parameters)
     rows = await owner_db.fetch(f"EXPLAIN EXECUTE lookup_statement({values})")
     return "\n".join(r[0] for r in rows)
+
+
+@contextlib.asynccontextmanager
+async def answering_500s(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``client``'s app that receives an unhandled error's 500 response, as a
+    caller would, instead of the exception the test transport re-raises."""
+    app = client.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as raw:
+        yield raw

@@ -10,7 +10,7 @@ from app import errors
 from app.fhir import outcomes, service
 from tests.conftest import Tokens, bearer
 from tests.fhir.fhir_support import identifier, spine_code, validated
-from tests.support import CHILD_A
+from tests.support import CHILD_A, answering_500s
 
 
 @pytest.mark.parametrize(
@@ -47,8 +47,7 @@ async def test_unexpected_failure_is_a_500_operation_outcome(
         raise RuntimeError("mapping failed")
 
     monkeypatch.setattr(service, "care_team_bundle", broken)
-    transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(transport=transport, base_url="http://cpis.test") as raw:
+    async with answering_500s(client) as raw:
         response = await raw.get(
             "/fhir/R4/CareTeam",
             params={"patient:identifier": identifier(CHILD_A)},

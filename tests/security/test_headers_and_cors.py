@@ -14,6 +14,7 @@ from app.lookup import service as lookup_service
 from app.main import create_app
 from tests.conftest import Tokens, bearer
 from tests.security.catalogue import LOOKUP_BODY
+from tests.support import answering_500s
 
 ALLOWED = "https://ed-registration.example.nhs.uk"
 PREFLIGHT = {
@@ -101,8 +102,7 @@ async def test_an_unexpected_failure_still_carries_the_request_id_and_security_h
         raise RuntimeError("lookup failed")
 
     monkeypatch.setattr(lookup_service, "look_up", broken)
-    transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(transport=transport, base_url="http://cpis.test") as raw:
+    async with answering_500s(client) as raw:
         response = await raw.post(
             "/v1/lookups",
             json=LOOKUP_BODY,
